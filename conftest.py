@@ -1,0 +1,118 @@
+"""Fixtures shared by every app's tests: users, real redis-server, subprocess environments."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_files(settings: Any, tmp_path: Path) -> None:
+    """Uploaded files and index files of a test live in its own temporary folder; background
+    tasks run eagerly unless a test says otherwise."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.INDEX_DIR = tmp_path / "indexes"
+    settings.BACKGROUND_TASKS = "eager"
+
+
+@pytest.fixture
+def password() -> str:
+    return "correct horse battery staple 42"
+
+
+@pytest.fixture
+def alice(django_user_model: Any, password: str) -> Any:
+    return django_user_model.objects.create_user("alice", "alice@example.com", password)
+
+
+@pytest.fixture
+def bob(django_user_model: Any, password: str) -> Any:
+    return django_user_model.objects.create_user("bob", "bob@example.com", password)
+
+
+@pytest.fixture
+def alice_client(client: Any, alice: Any) -> Any:
+    client.force_login(alice)
+    return client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port; yields its URL. Skips, saying how to install
+    it, where redis-server is missing (CI installs it)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed: apt-get install redis-server")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc=proc)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def database_url_for_subprocess() -> str:
+    """A DATABASE_URL that points a child process at the database this test uses."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgresql://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a server or worker started by a test: same database and files."""
+    from django.conf import settings
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="raggen.settings",
+        DATABASE_URL=database_url_for_subprocess(),
+        DATA_DIR=str(settings.DATA_DIR),
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        INDEX_DIR=str(settings.INDEX_DIR),
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env

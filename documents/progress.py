@@ -1,0 +1,62 @@
+"""Ingestion progress to the browser: the only code that writes to the channel layer from sync
+code. Events go to one group per knowledge base; ``ProgressConsumer`` forwards them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+
+class ProgressPayload(TypedDict):
+    type: Literal["progress"]
+    document_id: int
+    status: str
+    percent: int
+    pages_done: int | None
+    failure_reason: str
+
+
+def group_name(kb_id: int) -> str:
+    return f"kb-{kb_id}"
+
+
+class ProgressManager:
+    """Sends ``ingest.progress`` events for one knowledge base.
+
+    Progress is advisory: a channel-layer failure is logged and never fails the ingestion.
+    """
+
+    def __init__(self, kb_id: int) -> None:
+        self.kb_id = kb_id
+
+    def send(
+        self,
+        document_id: int,
+        status: str,
+        percent: int,
+        *,
+        pages_done: int | None = None,
+        failure_reason: str = "",
+    ) -> None:
+        payload: ProgressPayload = {
+            "type": "progress",
+            "document_id": document_id,
+            "status": status,
+            "percent": max(0, min(100, percent)),
+            "pages_done": pages_done,
+            "failure_reason": failure_reason,
+        }
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(
+                group_name(self.kb_id), {"type": "ingest.progress", "payload": payload}
+            )
+        except Exception:
+            logger.exception("could not send progress for document %s", document_id)

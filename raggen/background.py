@@ -1,0 +1,73 @@
+"""Runs a Celery task in the background, wherever the deployment says.
+
+- ``celery``: sent to the broker; a ``make worker`` process runs it.
+- ``thread``: the embedded default. The same task runs on a small thread pool inside the web
+  process, so an upload returns at once and its progress still streams.
+- ``eager``: runs at once, in the caller's thread (tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from celery import Task
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+from raggen.observability import TASK_DURATION, TASKS
+
+logger = logging.getLogger(__name__)
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _get_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=settings.BACKGROUND_THREADS, thread_name_prefix="raggen-task"
+            )
+        return _pool
+
+
+def _run_locally(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    close_old_connections()
+    started = time.perf_counter()
+    outcome = "success"
+    try:
+        result = task.apply(args=args, kwargs=kwargs)
+        if result.failed():
+            outcome = "failure"
+            logger.error("task %s failed: %s", task.name, result.result)
+        return result.result
+    finally:
+        TASKS.labels(task.name, outcome).inc()
+        TASK_DURATION.labels(task.name).observe(time.perf_counter() - started)
+        close_old_connections()
+
+
+def enqueue(task: Task[Any, Any], *args: Any, **kwargs: Any) -> Future[Any] | None:
+    """Run ``task(*args, **kwargs)`` in the background as configured by ``BACKGROUND_TASKS``.
+
+    Returns the local future in ``thread`` mode (tests may wait on it), else ``None``.
+    Arguments must be JSON-serialisable, as Celery requires.
+    """
+    mode = settings.BACKGROUND_TASKS
+    if mode == "celery":
+        task.apply_async(args=args, kwargs=kwargs)
+        return None
+    if mode == "eager":
+        _run_locally(task, args, kwargs)
+        return None
+    return _get_pool().submit(_run_locally, task, args, kwargs)
+
+
+def enqueue_on_commit(task: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
+    """Like :func:`enqueue`, once the current transaction commits (never before its rows exist)."""
+    transaction.on_commit(lambda: enqueue(task, *args, **kwargs))
