@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from celery import Task
+from celery.result import AsyncResult
 from django.conf import settings
 from django.db import close_old_connections, transaction
 
@@ -52,16 +53,17 @@ def _run_locally(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, 
         close_old_connections()
 
 
-def enqueue(task: Task[Any, Any], *args: Any, **kwargs: Any) -> Future[Any] | None:
+def enqueue(
+    task: Task[Any, Any], *args: Any, **kwargs: Any
+) -> AsyncResult[Any] | Future[Any] | None:
     """Run ``task(*args, **kwargs)`` in the background as configured by ``BACKGROUND_TASKS``.
 
-    Returns the local future in ``thread`` mode (tests may wait on it), else ``None``.
-    Arguments must be JSON-serialisable, as Celery requires.
+    Returns Celery's ``AsyncResult`` in ``celery`` mode, the local future in ``thread`` mode, and
+    ``None`` in ``eager`` mode (the task has run). Arguments must be JSON-serialisable.
     """
     mode = settings.BACKGROUND_TASKS
     if mode == "celery":
-        task.apply_async(args=args, kwargs=kwargs)
-        return None
+        return task.apply_async(args=args, kwargs=kwargs)
     if mode == "eager":
         _run_locally(task, args, kwargs)
         return None

@@ -205,6 +205,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -234,7 +235,7 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-X_FRAME_OPTIONS = "SAMEORIGIN"
+X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- Logging: a request id on every line; JSON lines with LOG_FORMAT=json ----------------------
@@ -271,3 +272,49 @@ LOGGING = {
 
 # --- Worker ------------------------------------------------------------------------------------
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)
+
+# --- LLM providers ---
+# Read by providers.registry only. Secrets also come from NAME_FILE. No key: the offline provider
+# quotes the retrieved passages, so the app answers out of the box.
+DEFAULT_PROVIDER = env_choice(
+    "DEFAULT_PROVIDER", ("offline", "yandexgpt", "gigachat", "openai"), "offline"
+)
+LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 10.0, minimum=0.1)
+LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 60.0, minimum=0.1)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0, maximum=10)
+
+YANDEX_API_KEY = env_secret("YANDEX_API_KEY")
+YANDEX_IAM_TOKEN = env_secret("YANDEX_IAM_TOKEN")
+YANDEX_FOLDER_ID = env_str("YANDEX_FOLDER_ID")
+YANDEX_BASE_URL = env_url(
+    "YANDEX_BASE_URL", ("https", "http"), "https://llm.api.cloud.yandex.net"
+)
+YANDEX_MODEL = env_str("YANDEX_MODEL", "yandexgpt-lite")
+YANDEX_MODEL_BRANCH = env_str("YANDEX_MODEL_BRANCH", "latest")
+YANDEX_TEMPERATURE = env_float("YANDEX_TEMPERATURE", 0.3, minimum=0.0)
+YANDEX_MAX_TOKENS = env_int("YANDEX_MAX_TOKENS", 2000, minimum=1)
+YANDEX_DATA_LOGGING = env_bool("YANDEX_DATA_LOGGING", False)
+
+GIGACHAT_CREDENTIALS = env_secret("GIGACHAT_CREDENTIALS")
+GIGACHAT_SCOPE = env_choice(
+    "GIGACHAT_SCOPE", ("gigachat_api_pers", "gigachat_api_b2b", "gigachat_api_corp"),
+    "gigachat_api_pers",
+).upper()
+GIGACHAT_AUTH_URL = env_url(
+    "GIGACHAT_AUTH_URL", ("https", "http"), "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
+)
+GIGACHAT_BASE_URL = env_url(
+    "GIGACHAT_BASE_URL", ("https", "http"), "https://gigachat.devices.sberbank.ru/api/v1"
+)
+GIGACHAT_CA_BUNDLE = env_str("GIGACHAT_CA_BUNDLE")
+GIGACHAT_VERIFY_SSL = env_bool("GIGACHAT_VERIFY_SSL", True)
+GIGACHAT_MODEL = env_str("GIGACHAT_MODEL", "GigaChat-2")
+GIGACHAT_TEMPERATURE = env_float("GIGACHAT_TEMPERATURE", 0.3, minimum=0.0)
+GIGACHAT_MAX_TOKENS = env_int("GIGACHAT_MAX_TOKENS", 2000, minimum=1)
+GIGACHAT_EMBEDDINGS_MODEL = env_str("GIGACHAT_EMBEDDINGS_MODEL", "Embeddings")
+
+OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", ("https", "http"))
+OPENAI_API_KEY = env_secret("OPENAI_API_KEY")
+OPENAI_MODEL = env_str("OPENAI_MODEL")
+OPENAI_TEMPERATURE = env_float("OPENAI_TEMPERATURE", 0.3, minimum=0.0)
+OPENAI_MAX_TOKENS = env_int("OPENAI_MAX_TOKENS", 2000, minimum=1)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+from conftest import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_answers_without_sign_in(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_reports_database_and_embedding_model(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {"status": "ok", "checks": {"database": "ok", "embedding_model": "ok"}}
+
+
+def test_readyz_fails_when_configured_redis_is_down(client, settings):
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "fail"
+    assert body["checks"]["redis"].startswith("fail")
+    assert body["checks"]["database"] == "ok"
+
+
+def test_readyz_fails_when_the_embedding_model_folder_is_missing(client, settings, tmp_path):
+    settings.EMBEDDING_MODEL = str(tmp_path / "nowhere")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "no sentence-transformers model" in response.json()["checks"]["embedding_model"]
+
+
+@pytest.mark.redis
+def test_readyz_checks_a_live_redis(client, settings, redis_server):
+    settings.REDIS_URL = redis_server
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["redis"] == "ok"
+
+
+def test_metrics_count_requests_by_route_not_raw_path(client):
+    client.get("/healthz")
+    client.get("/accounts/login/")
+    body = client.get("/metrics").content.decode()
+    assert 'raggen_http_requests_total{method="GET",route="healthz",status="200"}' in body
+    assert "raggen_http_request_duration_seconds_bucket" in body
+    assert "raggen_tasks_total" in body or "raggen_task_duration_seconds" in body
