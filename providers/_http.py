@@ -1,0 +1,250 @@
+"""What the HTTP adapters share: timeouts, retries before the first token, error mapping,
+and line/SSE readers over an httpx response. Private to ``providers``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import ssl
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from providers.errors import (
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderContextTooLong,
+    ProviderError,
+    ProviderModelNotFound,
+    ProviderRateLimited,
+    ProviderStreamInterrupted,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+_CONTEXT_HINTS = re.compile(
+    r"number of input tokens|text length is|context length|context window|too long|"
+    r"maximum context|too many tokens|request entity too large",
+    re.IGNORECASE,
+)
+_MODEL_HINTS = re.compile(r"model_uri|model uri|no such model|unknown model|model not found", re.I)
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """Timeouts (seconds) and the retry policy for 429/503 before the first token.
+    ``verify`` is True, False, or the path of a CA bundle file."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_retries: int = 2
+    backoff: float = 0.5
+    max_backoff: float = 10.0
+    retry_statuses: tuple[int, ...] = (429, 503)
+    verify: bool | str = True
+
+    def timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=self.connect_timeout,
+            read=self.read_timeout,
+            write=self.read_timeout,
+            pool=self.connect_timeout,
+        )
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        if retry_after is not None and retry_after > 0:
+            return min(retry_after, self.max_backoff)
+        base = self.backoff * 2**attempt
+        return float(min(base + random.uniform(0, self.backoff), self.max_backoff))
+
+
+def verify_setting(verify: bool | str) -> bool | ssl.SSLContext:
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return verify
+
+
+def make_client(config: HttpConfig) -> httpx.AsyncClient:
+    """A client for one call: no state crosses event loops."""
+    return httpx.AsyncClient(timeout=config.timeout(), verify=verify_setting(config.verify))
+
+
+def make_sync_client(config: HttpConfig) -> httpx.Client:
+    return httpx.Client(timeout=config.timeout(), verify=verify_setting(config.verify))
+
+
+def parse_retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+def redact(text: str, secrets: Collection[str]) -> str:
+    """``text`` with every secret replaced, so a server that echoes a key cannot leak it."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def error_for_status(
+    label: str,
+    status: int,
+    detail: str,
+    *,
+    retry_after: float | None = None,
+    auth_hint: str = "",
+) -> ProviderError:
+    """The error of the family for an HTTP error ``status`` with the server's ``detail``."""
+    detail = detail.strip()[:500] or f"HTTP {status}"
+    said = f"{label} said: {detail} (HTTP {status})"
+    if status in (401, 403):
+        hint = f" {auth_hint}" if auth_hint else ""
+        return ProviderAuthError(
+            f"{label} rejected the credentials: {detail} (HTTP {status}).{hint}",
+            provider=label,
+            status=status,
+        )
+    if status == 429:
+        wait = f" Try again in {retry_after:g} s." if retry_after else " Try again shortly."
+        return ProviderRateLimited(
+            f"{label} is rate limiting requests: {detail}.{wait}",
+            retry_after=retry_after,
+            provider=label,
+        )
+    if status == 413 or (status in (400, 422) and _CONTEXT_HINTS.search(detail)):
+        return ProviderContextTooLong(
+            f"The question with its passages is too long for the model. {said}. "
+            "Ask a shorter question or use fewer passages.",
+            provider=label,
+            status=status,
+        )
+    if status == 404 or (status in (400, 422) and _MODEL_HINTS.search(detail)):
+        return ProviderModelNotFound(
+            f"{label} does not know this model or it is not available: {detail} (HTTP {status}).",
+            provider=label,
+            status=status,
+        )
+    if status == 402:
+        return ProviderError(
+            f"{label} refused: the account has no tokens left ({detail}, HTTP 402).",
+            provider=label,
+            status=status,
+        )
+    if 400 <= status < 500:
+        return ProviderBadRequest(
+            f"{label} rejected the request: {said}.", provider=label, status=status
+        )
+    return ProviderUnavailable(
+        f"{label} is unavailable right now: {detail} (HTTP {status}). Try again later.",
+        provider=label,
+        status=status,
+    )
+
+
+def transport_error(label: str, exc: httpx.HTTPError, *, started: bool) -> ProviderError:
+    """The error of the family for a network-level failure; ``started`` says whether some of
+    the answer had already arrived."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ProviderTimeout(f"{label} did not accept a connection in time.", provider=label)
+    if isinstance(exc, httpx.TimeoutException):
+        where = "the rest of the answer" if started else "the answer to start"
+        return ProviderTimeout(
+            f"{label} took too long: timed out waiting for {where}.", provider=label
+        )
+    if started:
+        return ProviderStreamInterrupted(
+            f"The connection to {label} broke in the middle of the answer; the text so far is "
+            "incomplete.",
+            provider=label,
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return ProviderUnavailable(f"Cannot connect to {label}: {exc}.", provider=label)
+    return ProviderUnavailable(f"{label} failed: {type(exc).__name__}: {exc}", provider=label)
+
+
+ErrorReader = Callable[[httpx.Response], ProviderError]
+
+
+@asynccontextmanager
+async def open_stream(
+    client: httpx.AsyncClient,
+    request_factory: Callable[[], httpx.Request],
+    *,
+    label: str,
+    config: HttpConfig,
+    read_error: ErrorReader,
+) -> AsyncIterator[httpx.Response]:
+    """Send the request with ``stream=True`` and yield the 2xx response, retrying the statuses
+    in ``config.retry_statuses`` with backoff (only here, before any token). Leaving the
+    context closes the response, and so the upstream connection, at once."""
+    attempt = 0
+    while True:
+        try:
+            response = await client.send(request_factory(), stream=True)
+        except httpx.HTTPError as exc:
+            raise transport_error(label, exc, started=False) from exc
+        try:
+            if response.is_success:
+                yield response
+                return
+            if response.status_code in config.retry_statuses and attempt < config.max_retries:
+                wait = config.delay(attempt, parse_retry_after(response))
+                logger.info(
+                    "%s answered %s; retry %s in %.2f s",
+                    label,
+                    response.status_code,
+                    attempt + 1,
+                    wait,
+                )
+                attempt += 1
+                await asyncio.sleep(wait)
+                continue
+            try:
+                await response.aread()
+            except httpx.HTTPError as exc:
+                raise transport_error(label, exc, started=False) from exc
+            raise read_error(response)
+        finally:
+            await response.aclose()
+
+
+async def iter_lines(
+    response: httpx.Response, *, label: str, started: Callable[[], bool]
+) -> AsyncIterator[str]:
+    """The response body's lines (UTF-8, split anywhere in transit), mapping network errors."""
+    try:
+        async for line in response.aiter_lines():
+            yield line
+    except httpx.HTTPError as exc:
+        raise transport_error(label, exc, started=started()) from exc
+
+
+async def iter_sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The ``data`` payloads of a server-sent event stream. Comments (``: ping``), ``event:``
+    and ``id:`` lines are skipped; multi-line data is joined with newlines."""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if field == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        yield "\n".join(data)

@@ -1,0 +1,84 @@
+"""The offline provider: needs no key and no network. It answers by quoting the retrieved
+passages with their ``[n]`` citations, streamed word by word like any other provider."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+from providers.base import ChatRequest, Delta, ModelInfo, SourcePassage, Usage
+
+MODEL = "offline-extractive"
+_QUOTE_CHARS = 400
+
+NOT_CONFIGURED_TEXT = (
+    "No language model provider is configured, and no passages from your documents matched "
+    "the question, so there is nothing to quote. To get generated answers, configure a "
+    "provider in the environment and restart: YandexGPT (YANDEX_API_KEY or YANDEX_IAM_TOKEN, "
+    "and YANDEX_FOLDER_ID), GigaChat (GIGACHAT_CREDENTIALS and GIGACHAT_SCOPE) or any "
+    "OpenAI-compatible server such as Ollama or vLLM (OPENAI_BASE_URL and, if it needs one, "
+    "OPENAI_API_KEY); then set DEFAULT_PROVIDER to yandexgpt, gigachat or openai."
+)
+
+
+def _shorten(text: str, limit: int = _QUOTE_CHARS) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return f"{cut} …"
+
+
+def _where(source: SourcePassage) -> str:
+    return source.title if source.page is None else f"{source.title}, p. {source.page}"
+
+
+def compose_answer(request: ChatRequest) -> str:
+    """The offline answer text for ``request``: a quote of each passage with its citation, or
+    an explanation of how to configure a provider when there are no passages."""
+    if not request.sources:
+        return NOT_CONFIGURED_TEXT
+    lines = [
+        "No language model provider is configured, so here are the passages from your "
+        "documents that best match the question:",
+        "",
+    ]
+    for source in request.sources:
+        lines.append(f"[{source.number}] {_where(source)}: «{_shorten(source.text)}»")
+        lines.append("")
+    lines.append(
+        "To get a generated answer, configure YandexGPT, GigaChat or an OpenAI-compatible "
+        "server and set DEFAULT_PROVIDER."
+    )
+    return "\n".join(lines)
+
+
+class OfflineProvider:
+    """Quotes the passages of the request. ``word_delay`` (seconds) paces the stream."""
+
+    name = "offline"
+    default_model = MODEL
+
+    def __init__(self, *, word_delay: float = 0.0) -> None:
+        self.word_delay = word_delay
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
+        text = compose_answer(request)
+        words = re.findall(r"\S+\s*|\s+", text)
+        for word in words:
+            if self.word_delay:
+                await asyncio.sleep(self.word_delay)
+            else:
+                await asyncio.sleep(0)  # let a cancellation in between words
+            yield Delta(text=word)
+        prompt_words = sum(len(m.content.split()) for m in request.messages)
+        usage = Usage(
+            input_tokens=prompt_words,
+            output_tokens=len(words),
+            total_tokens=prompt_words + len(words),
+        )
+        yield Delta(text="", finish_reason="stop", usage=usage, model=MODEL)
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo(MODEL, description="Quotes the retrieved passages; needs no key")]

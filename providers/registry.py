@@ -1,0 +1,188 @@
+"""The one place where settings meet adapters: provider names, their configuration state,
+and ``get_provider(name)``. Adapter modules are imported on first use."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from providers._http import HttpConfig
+from providers.base import ChatProvider
+from providers.errors import ProviderNotConfigured, UnknownProvider
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    """What the UI lists: every provider, configured or not, and how to configure it."""
+
+    name: str
+    label: str
+    configured: bool
+    default_model: str
+    how_to_configure: str
+
+
+@dataclass(frozen=True)
+class _Entry:
+    label: str
+    adapter: str  # "module:Class", imported on first use
+    how_to_configure: str
+    configured: Callable[[], bool]
+    options: Callable[[], dict[str, Any]]
+    default_model: Callable[[], str]
+
+
+def _http() -> HttpConfig:
+    return HttpConfig(
+        connect_timeout=settings.LLM_CONNECT_TIMEOUT,
+        read_timeout=settings.LLM_READ_TIMEOUT,
+        max_retries=settings.LLM_MAX_RETRIES,
+    )
+
+
+def _yandex_options() -> dict[str, Any]:
+    return {
+        "base_url": settings.YANDEX_BASE_URL,
+        "folder_id": settings.YANDEX_FOLDER_ID,
+        "api_key": settings.YANDEX_API_KEY,
+        "iam_token": settings.YANDEX_IAM_TOKEN,
+        "model": settings.YANDEX_MODEL,
+        "branch": settings.YANDEX_MODEL_BRANCH,
+        "temperature": settings.YANDEX_TEMPERATURE,
+        "max_tokens": settings.YANDEX_MAX_TOKENS,
+        "data_logging": settings.YANDEX_DATA_LOGGING,
+        "http": _http(),
+    }
+
+
+def _gigachat_options() -> dict[str, Any]:
+    return {
+        "base_url": settings.GIGACHAT_BASE_URL,
+        "auth_url": settings.GIGACHAT_AUTH_URL,
+        "credentials": settings.GIGACHAT_CREDENTIALS,
+        "scope": settings.GIGACHAT_SCOPE,
+        "model": settings.GIGACHAT_MODEL,
+        "temperature": settings.GIGACHAT_TEMPERATURE,
+        "max_tokens": settings.GIGACHAT_MAX_TOKENS,
+        "ca_bundle": settings.GIGACHAT_CA_BUNDLE,
+        "verify_ssl": settings.GIGACHAT_VERIFY_SSL,
+        "http": _http(),
+    }
+
+
+def _openai_options() -> dict[str, Any]:
+    return {
+        "base_url": settings.OPENAI_BASE_URL,
+        "api_key": settings.OPENAI_API_KEY,
+        "model": settings.OPENAI_MODEL,
+        "temperature": settings.OPENAI_TEMPERATURE,
+        "max_tokens": settings.OPENAI_MAX_TOKENS,
+        "http": _http(),
+    }
+
+
+PROVIDERS: dict[str, _Entry] = {
+    "offline": _Entry(
+        label="Offline (quotes the passages)",
+        adapter="providers.offline:OfflineProvider",
+        how_to_configure="Always available; needs no key.",
+        configured=lambda: True,
+        options=dict,
+        default_model=lambda: "offline-extractive",
+    ),
+    "yandexgpt": _Entry(
+        label="YandexGPT",
+        adapter="providers.yandexgpt:YandexGPTProvider",
+        how_to_configure=(
+            "Set YANDEX_API_KEY (a service-account API key) or YANDEX_IAM_TOKEN, and "
+            "YANDEX_FOLDER_ID; optionally YANDEX_MODEL (yandexgpt-lite or yandexgpt)."
+        ),
+        configured=lambda: bool(
+            (settings.YANDEX_API_KEY or settings.YANDEX_IAM_TOKEN) and settings.YANDEX_FOLDER_ID
+        ),
+        options=_yandex_options,
+        default_model=lambda: str(settings.YANDEX_MODEL),
+    ),
+    "gigachat": _Entry(
+        label="GigaChat",
+        adapter="providers.gigachat:GigaChatProvider",
+        how_to_configure=(
+            "Set GIGACHAT_CREDENTIALS (the authorization key from the Sber developer cabinet) "
+            "and GIGACHAT_SCOPE (GIGACHAT_API_PERS, GIGACHAT_API_B2B or GIGACHAT_API_CORP); "
+            "GIGACHAT_CA_BUNDLE to the Russian Trusted Root CA file."
+        ),
+        configured=lambda: bool(settings.GIGACHAT_CREDENTIALS),
+        options=_gigachat_options,
+        default_model=lambda: str(settings.GIGACHAT_MODEL),
+    ),
+    "openai": _Entry(
+        label="OpenAI-compatible",
+        adapter="providers.openai_compat:OpenAICompatProvider",
+        how_to_configure=(
+            "Set OPENAI_BASE_URL to the server's /v1 URL (Ollama: http://127.0.0.1:11434/v1), "
+            "OPENAI_MODEL, and OPENAI_API_KEY if the server needs one."
+        ),
+        configured=lambda: bool(settings.OPENAI_BASE_URL),
+        options=_openai_options,
+        default_model=lambda: str(settings.OPENAI_MODEL),
+    ),
+}
+
+_instances: dict[tuple[str, tuple[tuple[str, Any], ...]], ChatProvider] = {}
+
+
+def _entry(name: str) -> _Entry:
+    try:
+        return PROVIDERS[name]
+    except KeyError:
+        known = ", ".join(PROVIDERS)
+        raise UnknownProvider(f"There is no provider {name!r}; use one of {known}.") from None
+
+
+def _adapter_class(path: str) -> Callable[..., ChatProvider]:
+    module_name, _, class_name = path.partition(":")
+    cls: Callable[..., ChatProvider] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def provider_statuses() -> list[ProviderStatus]:
+    """Every provider, in a stable order, with whether it is configured."""
+    return [
+        ProviderStatus(
+            name=name,
+            label=entry.label,
+            configured=entry.configured(),
+            default_model=entry.default_model(),
+            how_to_configure=entry.how_to_configure,
+        )
+        for name, entry in PROVIDERS.items()
+    ]
+
+
+def default_provider_name() -> str:
+    return str(settings.DEFAULT_PROVIDER)
+
+
+def get_provider(name: str | None = None) -> ChatProvider:
+    """The provider called ``name`` (default: ``DEFAULT_PROVIDER``), built from settings.
+
+    Instances are reused while their settings stay the same, so GigaChat's token cache lives
+    across chats. Raises ``UnknownProvider`` for a name that does not exist and
+    ``ProviderNotConfigured``, saying how to configure it, for one without credentials.
+    """
+    name = name or default_provider_name()
+    entry = _entry(name)
+    if not entry.configured():
+        raise ProviderNotConfigured(
+            f"{entry.label} is not configured. {entry.how_to_configure}", provider=name
+        )
+    options = entry.options()
+    key = (name, tuple(sorted(options.items())))
+    provider = _instances.get(key)
+    if provider is None:
+        provider = _instances[key] = _adapter_class(entry.adapter)(**options)
+    return provider
