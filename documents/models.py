@@ -37,7 +37,10 @@ class KnowledgeBase(models.Model):
     overlap_tokens = models.PositiveIntegerField(_("overlap (tokens)"), default=30)
     heading_context = models.BooleanField(_("prefix chunks with their heading path"), default=True)
     aggregation = models.CharField(
-        _("paragraph aggregation"), max_length=20, choices=Aggregation.choices, default=Aggregation.MEAN
+        _("paragraph aggregation"),
+        max_length=20,
+        choices=Aggregation.choices,
+        default=Aggregation.MEAN,
     )
     dense_weight = models.FloatField(_("dense weight"), default=1.0)
     keyword_weight = models.FloatField(_("keyword weight"), default=1.0)
@@ -46,9 +49,9 @@ class KnowledgeBase(models.Model):
 
     class Meta:
         ordering = ("name", "id")
-        constraints = [
+        constraints = (
             models.UniqueConstraint(fields=("owner", "name"), name="kb_unique_name_per_owner"),
-        ]
+        )
 
     def __str__(self) -> str:
         return self.name
@@ -107,7 +110,7 @@ class Document(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
-        indexes = [models.Index(fields=("knowledge_base", "status"))]
+        indexes = (models.Index(fields=("knowledge_base", "status")),)
 
     def __str__(self) -> str:
         return self.title
@@ -134,10 +137,10 @@ class Chunk(models.Model):
 
     class Meta:
         ordering = ("document_id", "ordinal")
-        constraints = [
+        constraints = (
             models.UniqueConstraint(fields=("document", "ordinal"), name="chunk_unique_ordinal"),
-        ]
-        indexes = [models.Index(fields=("knowledge_base", "id"))]
+        )
+        indexes = (models.Index(fields=("knowledge_base", "id")),)
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"

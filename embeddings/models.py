@@ -13,9 +13,9 @@ class CachedEmbedding(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
+        constraints = (
             models.UniqueConstraint(fields=("model", "text_sha256"), name="embedding_cache_key"),
-        ]
+        )
 
     def __str__(self) -> str:
         return f"{self.model}:{self.text_sha256[:12]}"

@@ -44,10 +44,14 @@ def env_bool(name: str, default: bool = False) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise EnvError(f"{name}={value!r} is not a boolean: use one of 1, true, yes, on, 0, false, no, off")
+    raise EnvError(
+        f"{name}={value!r} is not a boolean: use one of 1, true, yes, on, 0, false, no, off"
+    )
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
     """An integer, optionally within ``[minimum, maximum]``."""
     value = _raw(name)
     if value is None or value == "":

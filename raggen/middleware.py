@@ -19,7 +19,7 @@ class LoginRequiredMiddleware(_DjangoLoginRequired):
         self,
         request: HttpRequest,
         view_func: Callable[..., Any],
-        view_args: list[Any],
+        view_args: tuple[Any, ...],
         view_kwargs: dict[str, Any],
     ) -> HttpResponseBase | None:
         path = request.path_info

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -121,8 +123,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file, not memory, so that the worker and server processes that tests start share it.
-    _db["TEST"] = {"NAME": str(Path(_db["NAME"]).with_name("test_raggen.sqlite3"))}
+    # A file, not memory, so that the worker and server processes that tests start share it;
+    # one per test run, so that two runs on one machine do not collide.
+    _db["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"raggen-test-{os.getpid()}.sqlite3")}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -286,9 +289,7 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0, maximum=10)
 YANDEX_API_KEY = env_secret("YANDEX_API_KEY")
 YANDEX_IAM_TOKEN = env_secret("YANDEX_IAM_TOKEN")
 YANDEX_FOLDER_ID = env_str("YANDEX_FOLDER_ID")
-YANDEX_BASE_URL = env_url(
-    "YANDEX_BASE_URL", ("https", "http"), "https://llm.api.cloud.yandex.net"
-)
+YANDEX_BASE_URL = env_url("YANDEX_BASE_URL", ("https", "http"), "https://llm.api.cloud.yandex.net")
 YANDEX_MODEL = env_str("YANDEX_MODEL", "yandexgpt-lite")
 YANDEX_MODEL_BRANCH = env_str("YANDEX_MODEL_BRANCH", "latest")
 YANDEX_TEMPERATURE = env_float("YANDEX_TEMPERATURE", 0.3, minimum=0.0)
@@ -297,7 +298,8 @@ YANDEX_DATA_LOGGING = env_bool("YANDEX_DATA_LOGGING", False)
 
 GIGACHAT_CREDENTIALS = env_secret("GIGACHAT_CREDENTIALS")
 GIGACHAT_SCOPE = env_choice(
-    "GIGACHAT_SCOPE", ("gigachat_api_pers", "gigachat_api_b2b", "gigachat_api_corp"),
+    "GIGACHAT_SCOPE",
+    ("gigachat_api_pers", "gigachat_api_b2b", "gigachat_api_corp"),
     "gigachat_api_pers",
 ).upper()
 GIGACHAT_AUTH_URL = env_url(

@@ -33,8 +33,12 @@ def test_login_and_signup_pages_are_public(client):
 def test_signup_creates_an_account_and_signs_in(client):
     response = client.post(
         "/accounts/signup/",
-        {"email": "new@example.com", "username": "newbie",
-         "password1": "a long passphrase 991", "password2": "a long passphrase 991"},
+        {
+            "email": "new@example.com",
+            "username": "newbie",
+            "password1": "a long passphrase 991",
+            "password2": "a long passphrase 991",
+        },
     )
     assert response.status_code == 302
     assert get_user_model().objects.filter(username="newbie", email="new@example.com").exists()
@@ -60,12 +64,16 @@ def test_wrong_password_is_refused_with_a_message(client, alice):
 def test_password_reset_sends_a_working_link(client, alice):
     client.post("/accounts/password/reset/", {"email": "alice@example.com"})
     assert len(mail.outbox) == 1
-    link = re.search(r"http://testserver(/accounts/password/reset/key/\S+)", mail.outbox[0].body)
+    link = re.search(
+        r"http://testserver(/accounts/password/reset/key/\S+)", str(mail.outbox[0].body)
+    )
     assert link is not None
     response = client.get(link.group(1), follow=True)
     assert response.status_code == 200
     form_url = response.redirect_chain[-1][0] if response.redirect_chain else link.group(1)
-    response = client.post(form_url, {"password1": "brand new secret 77", "password2": "brand new secret 77"})
+    response = client.post(
+        form_url, {"password1": "brand new secret 77", "password2": "brand new secret 77"}
+    )
     assert response.status_code == 302
     alice.refresh_from_db()
     assert alice.check_password("brand new secret 77")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import Future
 
 import pytest
 from django.core.management import call_command
@@ -12,7 +13,7 @@ from raggen.tasks import worker_ping_task
 def test_thread_mode_runs_the_task_off_the_calling_thread(settings):
     settings.BACKGROUND_TASKS = "thread"
     future = enqueue(worker_ping_task, "n1")
-    assert future is not None
+    assert isinstance(future, Future)
     assert future.result(timeout=10)["nonce"] == "n1"
 
 

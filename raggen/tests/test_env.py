@@ -8,8 +8,10 @@ from raggen import env
 from raggen.env import EnvError
 
 
-@pytest.mark.parametrize("raw,expected", [("1", True), ("TRUE", True), ("on", True), ("0", False),
-                                          ("no", False), ("", False)])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [("1", True), ("TRUE", True), ("on", True), ("0", False), ("no", False), ("", False)],
+)
 def test_env_bool_reads_common_spellings(monkeypatch, raw, expected):
     monkeypatch.setenv("FLAG", raw)
     assert env.env_bool("FLAG", not expected) is expected
@@ -66,7 +68,7 @@ def test_env_secret_reads_the_file_variant(monkeypatch, tmp_path: Path):
 def test_env_secret_names_an_unreadable_file(monkeypatch, tmp_path: Path):
     monkeypatch.delenv("API_KEY", raising=False)
     monkeypatch.setenv("API_KEY_FILE", str(tmp_path / "missing"))
-    with pytest.raises(EnvError, match="API_KEY_FILE=.* cannot be read"):
+    with pytest.raises(EnvError, match=r"API_KEY_FILE=.* cannot be read"):
         env.env_secret("API_KEY")
 
 

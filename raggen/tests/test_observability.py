@@ -36,9 +36,9 @@ def test_a_bad_incoming_request_id_is_replaced():
 
 
 def test_json_log_format_writes_one_json_object_per_line(settings):
-    from django.utils.log import configure_logging
-
     import io
+
+    from django.utils.log import configure_logging
 
     config = json.loads(json.dumps(settings.LOGGING))
     config["formatters"]["json"]["()"] = "pythonjsonlogger.json.JsonFormatter"

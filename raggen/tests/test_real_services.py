@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from websockets.typing import Origin
 
 from conftest import free_port, subprocess_env, wait_for_port
 
@@ -31,13 +32,28 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
 
 
 @pytest.fixture
-def celery_worker(redis_server: str, transactional_db: None, tmp_path: Path) -> Iterator[dict[str, str]]:
+def celery_worker(
+    redis_server: str, transactional_db: None, tmp_path: Path
+) -> Iterator[dict[str, str]]:
     env = subprocess_env(REDIS_URL=redis_server)
     log = (tmp_path / "worker.log").open("w")
     proc = subprocess.Popen(
-        [str(BIN / "celery"), "-A", "raggen", "worker", "--pool=threads", "--concurrency=1",
-         "--loglevel=INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(BIN / "celery"),
+            "-A",
+            "raggen",
+            "worker",
+            "--pool=threads",
+            "--concurrency=1",
+            "--loglevel=INFO",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         yield env
@@ -50,7 +66,10 @@ def _daphne(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[
     log = log_path.open("w")
     return subprocess.Popen(
         [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "raggen.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -59,7 +78,12 @@ def _daphne(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[
 def test_a_celery_worker_process_runs_a_task_enqueued_through_the_app(celery_worker):
     result = subprocess.run(
         [sys.executable, "manage.py", "check_worker", "--timeout", "60"],
-        cwd=ROOT, env=celery_worker, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=celery_worker,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     line = result.stdout.strip().splitlines()[-1]
@@ -72,7 +96,12 @@ def test_check_worker_says_what_to_do_when_no_worker_runs(redis_server, transact
     env = subprocess_env(REDIS_URL=redis_server)
     result = subprocess.run(
         [sys.executable, "manage.py", "check_worker", "--timeout", "2"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 1
     assert "is `make worker` running with the same REDIS_URL?" in result.stderr
@@ -100,34 +129,46 @@ def test_websocket_round_trip_over_the_redis_channel_layer(
     client.force_login(alice)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                    "CONFIG": {"hosts": [redis_server]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_server]},
+        }
     }
     url = f"ws://127.0.0.1:{daphne_on_redis}/ws/kb/{kb.pk}/progress/"
 
     async def listen() -> dict[str, Any]:
         async with websockets.connect(
-            url, additional_headers={"Cookie": cookie}, origin="http://127.0.0.1"
+            url, additional_headers={"Cookie": cookie}, origin=Origin("http://127.0.0.1")
         ) as ws:
             # The server sends through Redis from this (other) process; retry until subscribed.
             for _ in range(50):
-                await asyncio.to_thread(ProgressManager(kb.pk).send, 7, "embedding", 42, pages_done=3)
+                await asyncio.to_thread(
+                    ProgressManager(kb.pk).send, 7, "embedding", 42, pages_done=3
+                )
                 try:
-                    return json.loads(await asyncio.wait_for(ws.recv(), timeout=0.2))
+                    message = await asyncio.wait_for(ws.recv(), timeout=0.2)
+                    event: dict[str, Any] = json.loads(message)
+                    return event
                 except TimeoutError:
                     continue
         raise AssertionError("no progress event arrived over the websocket")
 
     event = asyncio.run(listen())
-    assert event == {"type": "progress", "document_id": 7, "status": "embedding", "percent": 42,
-                     "pages_done": 3, "failure_reason": ""}
+    assert event == {
+        "type": "progress",
+        "document_id": 7,
+        "status": "embedding",
+        "percent": 42,
+        "pages_done": 3,
+        "failure_reason": "",
+    }
 
 
 @pytest.mark.redis
 def test_websocket_refuses_an_anonymous_user_with_4401(daphne_on_redis):
     async def connect() -> int | None:
         async with websockets.connect(
-            f"ws://127.0.0.1:{daphne_on_redis}/ws/kb/1/progress/", origin="http://127.0.0.1"
+            f"ws://127.0.0.1:{daphne_on_redis}/ws/kb/1/progress/", origin=Origin("http://127.0.0.1")
         ) as ws:
             with pytest.raises(websockets.ConnectionClosed):
                 await ws.recv()
@@ -140,7 +181,12 @@ def test_the_app_boots_with_no_environment_at_all_and_serves_the_login_page(tmp_
     bare = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     migrate = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT, env=bare, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT,
+        env=bare,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert migrate.returncode == 0, migrate.stderr
     port = free_port()

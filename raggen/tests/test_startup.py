@@ -12,12 +12,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_manage(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
     base.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=ROOT, env=base, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -40,13 +47,17 @@ def test_invalid_environment_value_stops_startup_with_one_line(tmp_path, name, v
 
 
 def test_debug_off_refuses_to_start_without_secret_key(tmp_path):
-    result = run_manage("check", env={"DEBUG": "false", "ALLOWED_HOSTS": "x", "DATA_DIR": str(tmp_path)})
+    result = run_manage(
+        "check", env={"DEBUG": "false", "ALLOWED_HOSTS": "x", "DATA_DIR": str(tmp_path)}
+    )
     assert result.returncode == 2
     assert "SECRET_KEY is required when DEBUG is off" in result.stderr
 
 
 def test_debug_off_refuses_to_start_without_allowed_hosts(tmp_path):
-    result = run_manage("check", env={"DEBUG": "0", "SECRET_KEY": "k" * 60, "DATA_DIR": str(tmp_path)})
+    result = run_manage(
+        "check", env={"DEBUG": "0", "SECRET_KEY": "k" * 60, "DATA_DIR": str(tmp_path)}
+    )
     assert result.returncode == 2
     assert "ALLOWED_HOSTS is required" in result.stderr
 
@@ -66,8 +77,13 @@ PRODUCTION_ENV = {
 
 
 def test_check_deploy_passes_clean_with_the_readme_production_settings(tmp_path):
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING",
-                        env={**PRODUCTION_ENV, "DATA_DIR": str(tmp_path)})
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env={**PRODUCTION_ENV, "DATA_DIR": str(tmp_path)},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 

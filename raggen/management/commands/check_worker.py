@@ -32,8 +32,8 @@ class Command(BaseCommand):
             )
         except Exception as exc:
             raise CommandError(
-                f"no answer from a worker within {options['timeout']} s ({exc.__class__.__name__}); "
-                "is `make worker` running with the same REDIS_URL?"
+                f"no answer from a worker within {options['timeout']} s "
+                f"({exc.__class__.__name__}); is `make worker` running with the same REDIS_URL?"
             ) from None
         if answer.get("nonce") != nonce:
             raise CommandError(f"a worker answered with the wrong nonce: {answer!r}")
