@@ -19,3 +19,27 @@ class CachedEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model}:{self.text_sha256[:12]}"
+
+
+class CacheCounter(models.Model):
+    """How often the cache of one model answered (hits) or the model had to encode (misses),
+    summed over every process."""
+
+    model = models.CharField(max_length=200, unique=True)
+    hits = models.PositiveBigIntegerField(default=0)
+    misses = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.hits} hits, {self.misses} misses"
+
+
+class ChunkMetadata(models.Model):
+    """Free-form metadata given with texts added through the vector API."""
+
+    chunk = models.OneToOneField(
+        "documents.Chunk", on_delete=models.CASCADE, primary_key=True, related_name="metadata"
+    )
+    data = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"metadata of chunk {self.chunk_id}"

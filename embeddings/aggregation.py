@@ -1,0 +1,58 @@
+"""Paragraph vectors aggregated into a section or document vector."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from embeddings.encoder import Vectors, normalise
+
+METHODS = ("mean", "weighted_length", "weighted_position")
+
+
+def aggregation_weights(
+    method: str, count: int, *, lengths: Sequence[int] | None = None, decay: float = 0.85
+) -> NDArray[np.float64]:
+    """Weights of ``count`` paragraphs, summing to 1.
+
+    ``mean``: equal; ``weighted_length``: proportional to ``lengths`` (characters or tokens);
+    ``weighted_position``: ``decay ** i`` for the i-th paragraph, so the opening counts most.
+    Raises ``ValueError`` for an unknown method or missing lengths.
+    """
+    if count == 0:
+        return np.zeros(0)
+    if method == "mean":
+        weights = np.ones(count)
+    elif method == "weighted_length":
+        if lengths is None or len(lengths) != count:
+            raise ValueError("weighted_length needs one length per paragraph")
+        weights = np.maximum(np.asarray(lengths, dtype=np.float64), 0.0)
+        if weights.sum() == 0:
+            weights = np.ones(count)
+    elif method == "weighted_position":
+        if not 0.0 < decay <= 1.0:
+            raise ValueError("decay must be in (0, 1]")
+        weights = decay ** np.arange(count, dtype=np.float64)
+    else:
+        raise ValueError(f"unknown aggregation {method!r}; choose one of {', '.join(METHODS)}")
+    normalised: NDArray[np.float64] = weights / weights.sum()
+    return normalised
+
+
+def aggregate(
+    vectors: Vectors,
+    method: str = "mean",
+    *,
+    lengths: Sequence[int] | None = None,
+    decay: float = 0.85,
+) -> NDArray[np.float32]:
+    """One unit-length vector for a section or document from its paragraph vectors (rows), by
+    the weighted mean of :func:`aggregation_weights`. An empty input gives a zero vector."""
+    if len(vectors) == 0:
+        return np.zeros(vectors.shape[1] if vectors.ndim == 2 else 0, dtype=np.float32)
+    weights = aggregation_weights(method, len(vectors), lengths=lengths, decay=decay)
+    mean = (weights[:, None] * vectors.astype(np.float64)).sum(axis=0, keepdims=True)
+    result: NDArray[np.float32] = normalise(mean)[0]
+    return result

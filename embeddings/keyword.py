@@ -1,0 +1,303 @@
+"""BM25 keyword search: a Russian- and English-aware tokenizer and immutable index segments.
+
+An index is a list of segments (Lucene's design): each segment is an inverted index over a batch
+of chunks, built once and never changed. Adding chunks adds a small segment; removing chunks marks
+them deleted; segments are merged in the background of a write. Scores are computed at query time
+from postings (term frequencies and document lengths) with collection statistics summed over the
+live segments, so adding or removing a document never re-scores the whole collection.
+
+Plain Python and numpy; PyStemmer is loaded on first use.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+K1 = 1.5
+B = 0.75
+
+_LATIN = re.compile(r"[a-z0-9]{2,}")
+# Cyrillic letters are written as escapes: they look like Latin ones in an editor.
+_CYR_A, _CYR_YA, _CYR_IE, _CYR_YO = "\u0430", "\u044f", "\u0435", "\u0451"
+_CYRILLIC = re.compile(f"[{_CYR_A}-{_CYR_YA}]{{2,}}")
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float32]
+
+
+@cache
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_RUSSIAN
+
+    return frozenset(word.replace(_CYR_YO, _CYR_IE) for word in (*STOPWORDS_EN, *STOPWORDS_RUSSIAN))
+
+
+class Tokenizer:
+    """Lower-cases, splits a text into Latin and Cyrillic words (a word mixing the two scripts
+    becomes two words), drops one-letter words and English/Russian stop words, and stems each word
+    with the Snowball stemmer of its script. The letter yo is folded into ie.
+
+    Word order is not kept: BM25 needs a bag of words. Thread-safe (one stemmer pair per thread).
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _stemmers(self) -> tuple[Any, Any]:
+        pair: tuple[Any, Any] | None = getattr(self._local, "stemmers", None)
+        if pair is None:
+            import Stemmer
+
+            pair = (Stemmer.Stemmer("english"), Stemmer.Stemmer("russian"))
+            self._local.stemmers = pair
+        return pair
+
+    def tokenize(self, text: str) -> list[str]:
+        lowered = text.lower().replace(_CYR_YO, _CYR_IE)
+        stop = _stopwords()
+        latin = [w for w in _LATIN.findall(lowered) if w not in stop]
+        cyrillic = [w for w in _CYRILLIC.findall(lowered) if w not in stop]
+        english, russian = self._stemmers()
+        return [*english.stemWords(latin), *russian.stemWords(cyrillic)]
+
+
+def script_counts(tokens: Sequence[str]) -> tuple[int, int]:
+    """(Latin words, Cyrillic words) among tokens from :meth:`Tokenizer.tokenize`."""
+    cyrillic = sum(1 for t in tokens if _CYR_A <= t[0] <= _CYR_YA)
+    return len(tokens) - cyrillic, cyrillic
+
+
+@dataclass(frozen=True, eq=False)
+class KeywordSegment:
+    """An immutable inverted index over ``len(ids)`` chunks.
+
+    Postings of term ``t`` are ``docs[indptr[t]:indptr[t+1]]`` (local document positions,
+    ascending) with term frequencies ``tfs[...]``; ``doc_len[i]`` is the token count of chunk
+    ``ids[i]``.
+    """
+
+    ids: IntArray
+    doc_len: FloatArray
+    terms: list[str]
+    indptr: IntArray
+    docs: NDArray[np.int32]
+    tfs: FloatArray
+    vocab: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vocab", {t: i for i, t in enumerate(self.terms)})
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def document_frequency(self, term: str) -> int:
+        local = self.vocab.get(term)
+        return 0 if local is None else int(self.indptr[local + 1] - self.indptr[local])
+
+    @classmethod
+    def build(cls, ids: Sequence[int], token_lists: Iterable[Sequence[str]]) -> KeywordSegment:
+        vocab: dict[str, int] = {}
+        term_ids: list[int] = []
+        doc_pos: list[int] = []
+        counts: list[int] = []
+        lengths: list[int] = []
+        for position, tokens in enumerate(token_lists):
+            lengths.append(len(tokens))
+            for term, count in Counter(tokens).items():
+                term_ids.append(vocab.setdefault(term, len(vocab)))
+                doc_pos.append(position)
+                counts.append(count)
+        if len(lengths) != len(ids):
+            raise ValueError("one token list per id is required")
+        return cls._from_triples(
+            np.asarray(ids, dtype=np.int64),
+            np.asarray(lengths, dtype=np.float32),
+            list(vocab),
+            np.asarray(term_ids, dtype=np.int64),
+            np.asarray(doc_pos, dtype=np.int32),
+            np.asarray(counts, dtype=np.float32),
+        )
+
+    @classmethod
+    def _from_triples(
+        cls,
+        ids: IntArray,
+        doc_len: FloatArray,
+        terms: list[str],
+        term_ids: IntArray,
+        docs: NDArray[np.int32],
+        tfs: FloatArray,
+    ) -> KeywordSegment:
+        order = np.argsort(term_ids, kind="stable")
+        indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(term_ids, minlength=len(terms)), out=indptr[1:])
+        return cls(ids, doc_len, terms, indptr, docs[order], tfs[order])
+
+    @classmethod
+    def merge(cls, parts: Sequence[tuple[KeywordSegment, NDArray[np.bool_]]]) -> KeywordSegment:
+        """One segment holding the live chunks of ``parts`` (segment, live mask), in order."""
+        union: dict[str, int] = {}
+        all_terms: list[IntArray] = []
+        all_docs: list[NDArray[np.int32]] = []
+        all_tfs: list[FloatArray] = []
+        ids: list[IntArray] = []
+        lengths: list[FloatArray] = []
+        offset = 0
+        for segment, live in parts:
+            remap = np.fromiter(
+                (union.setdefault(t, len(union)) for t in segment.terms),
+                dtype=np.int64,
+                count=len(segment.terms),
+            )
+            posting_term = np.repeat(np.arange(len(segment.terms)), np.diff(segment.indptr))
+            keep = live[segment.docs]
+            new_pos = np.cumsum(live, dtype=np.int64) - 1 + offset
+            all_terms.append(remap[posting_term[keep]])
+            all_docs.append(new_pos[segment.docs[keep]].astype(np.int32))
+            all_tfs.append(segment.tfs[keep])
+            ids.append(segment.ids[live])
+            lengths.append(segment.doc_len[live])
+            offset += int(live.sum())
+        if not parts:
+            return cls.build([], [])
+        # Terms whose every posting was deleted stay in the vocabulary with empty postings.
+        return cls._from_triples(
+            np.concatenate(ids),
+            np.concatenate(lengths),
+            list(union),
+            np.concatenate(all_terms),
+            np.concatenate(all_docs),
+            np.concatenate(all_tfs),
+        )
+
+    def save(self, target: BinaryIO) -> None:
+        blob = np.frombuffer("\n".join(self.terms).encode(), dtype=np.uint8)
+        np.savez(
+            target,
+            ids=self.ids,
+            doc_len=self.doc_len,
+            terms=blob,
+            n_terms=np.asarray([len(self.terms)]),
+            indptr=self.indptr,
+            docs=self.docs,
+            tfs=self.tfs,
+        )
+
+    @classmethod
+    def load(cls, source: BinaryIO | Path) -> KeywordSegment:
+        with np.load(source, allow_pickle=False) as data:
+            n_terms = int(data["n_terms"][0])
+            terms = data["terms"].tobytes().decode().split("\n") if n_terms else []
+            if len(terms) != n_terms:
+                raise ValueError(f"vocabulary of {len(terms)} terms, expected {n_terms}")
+            return cls(
+                data["ids"].astype(np.int64),
+                data["doc_len"].astype(np.float32),
+                terms,
+                data["indptr"].astype(np.int64),
+                data["docs"].astype(np.int32),
+                data["tfs"].astype(np.float32),
+            )
+
+
+@dataclass(frozen=True)
+class KeywordView:
+    """A segment as a search sees it: which of its chunks are live (not deleted)."""
+
+    segment: KeywordSegment
+    live: NDArray[np.bool_]
+    live_count: int
+    live_length: float
+
+
+def view(segment: KeywordSegment, deleted: NDArray[np.int64] | None) -> KeywordView:
+    live = np.ones(segment.size, dtype=bool)
+    if deleted is not None and len(deleted):
+        live &= ~np.isin(segment.ids, deleted)
+    return KeywordView(segment, live, int(live.sum()), float(segment.doc_len[live].sum()))
+
+
+def idf(n_docs: int, df: int) -> float:
+    """Lucene's BM25 idf: never negative."""
+    return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+def search(
+    views: Sequence[KeywordView],
+    query_tokens: Sequence[str],
+    top_k: int,
+    allowed: NDArray[np.int64] | None = None,
+) -> list[tuple[int, float]]:
+    """The ``top_k`` (chunk id, BM25 score) pairs with a positive score, best first, ties by id.
+
+    Collection statistics (document count, mean length, document frequency) are those of all
+    live chunks; ``allowed`` (sorted or not) restricts the result to those chunk ids.
+    """
+    n_docs = sum(v.live_count for v in views)
+    if n_docs == 0 or not query_tokens or top_k <= 0:
+        return []
+    avgdl = sum(v.live_length for v in views) / n_docs
+    # Document frequencies still count deleted chunks until their segment is merged (as in
+    # Lucene), so the idf uses the same population, which keeps it positive.
+    population = sum(v.segment.size for v in views)
+    weights = {
+        t: idf(population, sum(v.segment.document_frequency(t) for v in views))
+        for t in set(query_tokens)
+    }
+    found_ids: list[IntArray] = []
+    found_scores: list[FloatArray] = []
+    for v in views:
+        scores = _segment_scores(v.segment, query_tokens, weights, avgdl)
+        if scores is None:
+            continue
+        mask = v.live & (scores > 0)
+        if allowed is not None:
+            mask &= np.isin(v.segment.ids, allowed)
+        hits = np.flatnonzero(mask)
+        found_ids.append(v.segment.ids[hits])
+        found_scores.append(scores[hits])
+    if not found_ids:
+        return []
+    return top_by_score(np.concatenate(found_ids), np.concatenate(found_scores), top_k)
+
+
+def _segment_scores(
+    segment: KeywordSegment, query_tokens: Sequence[str], weights: dict[str, float], avgdl: float
+) -> FloatArray | None:
+    locals_ = [segment.vocab.get(t) for t in query_tokens]
+    if all(local is None for local in locals_):
+        return None
+    scores = np.zeros(segment.size, dtype=np.float32)
+    for token, local in zip(query_tokens, locals_, strict=True):
+        if local is None:
+            continue
+        start, end = segment.indptr[local], segment.indptr[local + 1]
+        docs = segment.docs[start:end]
+        tf = segment.tfs[start:end]
+        norm = np.float32(K1) * (
+            np.float32(1.0 - B) + np.float32(B / avgdl) * segment.doc_len[docs]
+        )
+        scores[docs] += np.float32(weights[token]) * tf / (tf + norm)
+    return scores
+
+
+def top_by_score(ids: IntArray, scores: NDArray[Any], top_k: int) -> list[tuple[int, float]]:
+    """The ``top_k`` highest scores, ties broken by ascending id: a total, deterministic order."""
+    if len(ids) > top_k:
+        kth = np.partition(scores, len(scores) - top_k)[len(scores) - top_k]
+        keep = scores >= kth
+        ids, scores = ids[keep], scores[keep]
+    order = np.lexsort((ids, -scores))[:top_k]
+    return [(int(ids[i]), float(scores[i])) for i in order]

@@ -1,0 +1,656 @@
+"""The retrieval engine's entry points for the rest of the product.
+
+Ingestion calls :func:`index_chunks` / :func:`remove_document`; chat and the API call
+:func:`search`; operators call :func:`rebuild_index` (``manage.py rebuild_index``). Chunk rows
+(``documents.Chunk.vector``) are the source of truth; the files under ``INDEX_DIR`` are a search
+structure that is rebuilt from them whenever it is missing or damaged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from numpy.typing import NDArray
+
+from documents.models import Chunk, Document, DocumentStatus, FileType, KnowledgeBase
+from embeddings import hybrid, store
+from embeddings.cache import cache_counts, encode_cached, text_sha256
+from embeddings.encoder import Encoder, SentenceTransformerEncoder, Vectors
+from embeddings.keyword import Tokenizer
+from embeddings.keyword import search as keyword_search
+from embeddings.model_files import model_name, resolve_model_path
+from embeddings.models import ChunkMetadata
+from raggen.errors import Conflict, InvalidInput
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["dense", "keyword", "hybrid"]
+MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
+# How many chunks each side returns before fusion.
+CANDIDATES = 100
+# Chunks encoded, written and indexed per step, so that memory stays bounded for any document.
+INDEX_BATCH = 512
+_QUERY_CACHE_SIZE = 1024
+
+
+class ModelChanged(Conflict):
+    """The knowledge base was built with another embedding model: it must be reindexed."""
+
+
+# --- the encoder -----------------------------------------------------------------------------
+
+_encoder: Encoder | None = None
+_encoder_override: Encoder | None = None
+_encoder_lock = threading.Lock()
+_tokenizer = Tokenizer()
+_query_vectors: OrderedDict[tuple[str, str], Vectors] = OrderedDict()
+_query_lock = threading.Lock()
+
+
+def get_encoder() -> Encoder:
+    """The process's encoder: ``EMBEDDING_MODEL`` (or the bundled all-MiniLM-L6-v2), created on
+    first use; the model itself loads on the first ``encode``."""
+    global _encoder
+    if _encoder_override is not None:
+        return _encoder_override
+    if _encoder is None:
+        with _encoder_lock:
+            if _encoder is None:
+                configured = settings.EMBEDDING_MODEL
+                _encoder = SentenceTransformerEncoder(
+                    resolve_model_path(configured),
+                    name=model_name(configured),
+                    batch_size=settings.EMBEDDING_BATCH_SIZE,
+                    device=settings.EMBEDDING_DEVICE,
+                )
+    return _encoder
+
+
+@contextmanager
+def use_encoder(encoder: Encoder) -> Iterator[Encoder]:
+    """Within the block, every service of this process uses ``encoder`` (tests, evaluation)."""
+    global _encoder_override
+    previous = _encoder_override
+    _encoder_override = encoder
+    try:
+        yield encoder
+    finally:
+        _encoder_override = previous
+        with _query_lock:
+            _query_vectors.clear()
+
+
+def tokenize(text: str) -> list[str]:
+    """The BM25 tokens of ``text`` (see :class:`embeddings.keyword.Tokenizer`)."""
+    return _tokenizer.tokenize(text)
+
+
+def embed_texts(*, texts: Sequence[str]) -> Vectors:
+    """Unit-length vectors of ``texts`` from the cache or the encoder (one row per text)."""
+    return encode_cached(get_encoder(), texts, batch_size=settings.EMBEDDING_BATCH_SIZE)
+
+
+def _query_vector(encoder: Encoder, query: str) -> Vectors:
+    key = (encoder.name, query)
+    with _query_lock:
+        cached = _query_vectors.get(key)
+        if cached is not None:
+            _query_vectors.move_to_end(key)
+            return cached
+    vector: Vectors = encoder.encode([query])[0]
+    with _query_lock:
+        _query_vectors[key] = vector
+        while len(_query_vectors) > _QUERY_CACHE_SIZE:
+            _query_vectors.popitem(last=False)
+    return vector
+
+
+# --- the index of a knowledge base -----------------------------------------------------------
+
+
+def index_folder(kb_id: int) -> Path:
+    return Path(settings.INDEX_DIR) / f"kb-{kb_id}"
+
+
+def _index(kb_id: int) -> store.KnowledgeBaseIndex:
+    return store.open_index(
+        index_folder(kb_id), approximate_threshold=settings.APPROXIMATE_INDEX_THRESHOLD
+    )
+
+
+def _keyword_text(chunk: Chunk) -> str:
+    if chunk.heading_path and chunk.heading_path not in chunk.text:
+        return f"{chunk.heading_path}\n{chunk.text}"
+    return chunk.text
+
+
+def _claim_model(kb: KnowledgeBase, encoder: Encoder) -> None:
+    """Record the encoder on ``kb``, unless ``kb`` already holds another model's vectors."""
+    if (kb.embedding_model, kb.embedding_dimension) == (encoder.name, encoder.dimension):
+        return
+    if (
+        kb.embedding_model
+        and Chunk.objects.filter(knowledge_base=kb, vector__isnull=False).exists()
+    ):
+        raise ModelChanged(
+            f"Knowledge base {kb.pk} was indexed with {kb.embedding_model} "
+            f"({kb.embedding_dimension}-d), not {encoder.name}: run manage.py rebuild_index "
+            f"--kb {kb.pk} to re-embed it.",
+            {"knowledge_base_id": kb.pk, "model": kb.embedding_model},
+        )
+    kb.embedding_model = encoder.name
+    kb.embedding_dimension = encoder.dimension
+    KnowledgeBase.objects.filter(pk=kb.pk).update(
+        embedding_model=encoder.name, embedding_dimension=encoder.dimension
+    )
+
+
+def _batches(items: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
+    batch: list[Chunk] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def index_chunks(
+    knowledge_base: KnowledgeBase, chunks: Iterable[Chunk], *, batch_size: int = INDEX_BATCH
+) -> int:
+    """Embed saved ``chunks`` of ``knowledge_base`` (through the cache), store each vector in
+    ``Chunk.vector`` and make them searchable (dense and keyword); returns how many.
+
+    Works in batches of ``batch_size``, so ``chunks`` may be a lazy iterator of any length. Safe
+    to run twice: a chunk indexed again replaces itself. Raises :class:`ModelChanged` when the
+    knowledge base holds vectors of another model.
+    """
+    encoder = get_encoder()
+    _claim_model(knowledge_base, encoder)
+    index = _index(knowledge_base.pk)
+    total = 0
+    for batch in _batches(chunks, batch_size):
+        vectors = encode_cached(
+            encoder, [c.text for c in batch], batch_size=settings.EMBEDDING_BATCH_SIZE
+        )
+        for chunk, vector in zip(batch, vectors, strict=True):
+            chunk.vector = vector.tobytes()
+            if not chunk.text_sha256:
+                chunk.text_sha256 = text_sha256(chunk.text)
+        Chunk.objects.bulk_update(batch, ["vector", "text_sha256"])
+        ids = np.asarray([c.pk for c in batch], dtype=np.int64)
+        tokens = [tokenize(_keyword_text(c)) for c in batch]
+        try:
+            index.add(ids, vectors, tokens, model=encoder.name, dimension=encoder.dimension)
+        except (store.IndexCorrupt, store.ModelMismatch) as exc:
+            # The vectors are in the database by now: the rebuild includes this batch.
+            logger.warning(
+                "index of knowledge base %s unusable (%s): rebuilding", knowledge_base.pk, exc
+            )
+            rebuild_index(knowledge_base)
+        total += len(batch)
+    return total
+
+
+def remove_chunks(knowledge_base: KnowledgeBase, chunk_ids: Sequence[int]) -> None:
+    """Make these chunks unsearchable (their rows are the caller's business)."""
+    index = _index(knowledge_base.pk)
+    try:
+        index.remove(np.asarray(chunk_ids, dtype=np.int64))
+    except store.IndexCorrupt as exc:
+        logger.warning(
+            "index of knowledge base %s unusable (%s): rebuilding", knowledge_base.pk, exc
+        )
+        rebuild_index(knowledge_base, exclude=chunk_ids)
+
+
+def remove_document(knowledge_base: KnowledgeBase, document_id: int) -> int:
+    """Make every chunk of the document unsearchable; returns how many. Call it before the
+    chunk rows are deleted (it reads their ids); chunks whose rows are already gone never show
+    up in results either, and leave the index at the next rebuild."""
+    ids = list(
+        Chunk.objects.filter(knowledge_base=knowledge_base, document_id=document_id).values_list(
+            "id", flat=True
+        )
+    )
+    if ids:
+        remove_chunks(knowledge_base, ids)
+    return len(ids)
+
+
+def knowledge_base_index_delete(kb_id: int) -> None:
+    """Delete the index files of a knowledge base that is being deleted."""
+    folder = index_folder(kb_id)
+    _index(kb_id).destroy()
+    store.forget(folder)
+
+
+def rebuild_index(knowledge_base: KnowledgeBase, *, exclude: Sequence[int] = ()) -> store.Snapshot:
+    """Rebuild the knowledge base's index files from its chunk rows, re-embedding (through the
+    cache) the chunks without a vector or with another model's; the old files serve searches
+    until the new ones are complete. Returns the new snapshot."""
+    encoder = get_encoder()
+    reembed = (knowledge_base.embedding_model, knowledge_base.embedding_dimension) != (
+        encoder.name,
+        encoder.dimension,
+    )
+    if reembed:
+        KnowledgeBase.objects.filter(pk=knowledge_base.pk).update(
+            embedding_model=encoder.name, embedding_dimension=encoder.dimension
+        )
+        knowledge_base.embedding_model = encoder.name
+        knowledge_base.embedding_dimension = encoder.dimension
+    excluded = set(exclude)
+
+    def batches() -> Iterator[tuple[NDArray[np.int64], Vectors, list[list[str]]]]:
+        rows = (
+            Chunk.objects.filter(knowledge_base=knowledge_base)
+            .exclude(pk__in=excluded)
+            .order_by("pk")
+            .only("pk", "text", "heading_path", "vector", "text_sha256")
+        )
+        for batch in _batches(rows.iterator(chunk_size=2000), 2000):
+            yield _batch_vectors(batch, encoder, reembed)
+
+    snapshot = _index(knowledge_base.pk).replace_all(
+        batches(), model=encoder.name, dimension=encoder.dimension
+    )
+    logger.info(
+        "rebuilt the index of knowledge base %s: %s chunks", knowledge_base.pk, snapshot.count
+    )
+    return snapshot
+
+
+def _batch_vectors(
+    batch: list[Chunk], encoder: Encoder, reembed: bool
+) -> tuple[NDArray[np.int64], Vectors, list[list[str]]]:
+    dimension = encoder.dimension
+    vectors = np.zeros((len(batch), dimension), dtype=np.float32)
+    stale = []
+    for row, chunk in enumerate(batch):
+        stored = np.frombuffer(bytes(chunk.vector), dtype=np.float32) if chunk.vector else None
+        if reembed or stored is None or stored.shape != (dimension,):
+            stale.append(row)
+        else:
+            vectors[row] = stored
+    if stale:
+        fresh = encode_cached(
+            encoder, [batch[r].text for r in stale], batch_size=settings.EMBEDDING_BATCH_SIZE
+        )
+        for row, vector in zip(stale, fresh, strict=True):
+            vectors[row] = vector
+            batch[row].vector = vector.tobytes()
+        Chunk.objects.bulk_update([batch[r] for r in stale], ["vector"])
+    ids = np.asarray([c.pk for c in batch], dtype=np.int64)
+    return ids, vectors, [tokenize(_keyword_text(c)) for c in batch]
+
+
+def _snapshot(kb: KnowledgeBase) -> store.Snapshot:
+    """The current index of ``kb``, rebuilt from the database when missing or damaged."""
+    index = _index(kb.pk)
+    try:
+        snap = index.snapshot()
+    except store.IndexCorrupt as exc:
+        logger.warning("index of knowledge base %s is damaged (%s): rebuilding", kb.pk, exc)
+        return rebuild_index(kb)
+    if not snap.exists and Chunk.objects.filter(knowledge_base=kb, vector__isnull=False).exists():
+        logger.warning("index of knowledge base %s is missing: rebuilding", kb.pk)
+        return rebuild_index(kb)
+    return snap
+
+
+# --- adding texts directly (the vector API) --------------------------------------------------
+
+
+def add_texts(
+    *,
+    knowledge_base: KnowledgeBase,
+    texts: Sequence[str],
+    metadata: Sequence[dict[str, Any]] | None = None,
+    title: str = "",
+    user: Any = None,
+) -> list[int]:
+    """Store ``texts`` as the chunks of one new text document of ``knowledge_base`` and index
+    them; ``metadata[i]`` (optional) is kept with chunk i and returned with search hits. Keys
+    ``page`` and ``heading_path`` also fill the chunk's own fields. Returns the chunk ids."""
+    metas = list(metadata) if metadata is not None else [{} for _ in texts]
+    if len(metas) != len(texts):
+        raise InvalidInput("Give one metadata object per text, or none.")
+    body = "\n\n".join(texts)
+    with transaction.atomic():
+        document = Document.objects.create(
+            knowledge_base=knowledge_base,
+            title=title or (texts[0][:80] if texts else "texts"),
+            original_name="api-texts.txt",
+            file="",
+            file_type=FileType.TXT,
+            size=len(body.encode()),
+            sha256=text_sha256(body),
+            status=DocumentStatus.INDEXED,
+            progress=100,
+            chunk_count=len(texts),
+            uploaded_by=user if user is not None and user.is_authenticated else None,
+        )
+        chunks = []
+        offset = 0
+        for ordinal, (text, meta) in enumerate(zip(texts, metas, strict=True)):
+            page = meta.get("page")
+            chunks.append(
+                Chunk(
+                    document=document,
+                    knowledge_base=knowledge_base,
+                    ordinal=ordinal,
+                    text=text,
+                    heading_path=str(meta.get("heading_path", ""))[:1000],
+                    page_start=page if isinstance(page, int) and page >= 0 else None,
+                    page_end=page if isinstance(page, int) and page >= 0 else None,
+                    char_start=offset,
+                    char_end=offset + len(text),
+                    token_count=len(text.split()),
+                    text_sha256=text_sha256(text),
+                )
+            )
+            offset += len(text) + 2
+        Chunk.objects.bulk_create(chunks)
+        ChunkMetadata.objects.bulk_create(
+            [ChunkMetadata(chunk=c, data=m) for c, m in zip(chunks, metas, strict=True) if m]
+        )
+    index_chunks(knowledge_base, chunks)
+    return [c.pk for c in chunks]
+
+
+def delete_vectors(*, knowledge_base: KnowledgeBase, chunk_ids: Sequence[int]) -> int:
+    """Delete these chunks of ``knowledge_base`` (rows and index entries); ids of other
+    knowledge bases are ignored. Returns how many were deleted."""
+    ids = list(
+        Chunk.objects.filter(knowledge_base=knowledge_base, pk__in=chunk_ids).values_list(
+            "id", flat=True
+        )
+    )
+    if ids:
+        remove_chunks(knowledge_base, ids)
+        Chunk.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
+# --- searching --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: int
+    knowledge_base_id: int
+    document_id: int
+    document_title: str
+    file_type: str
+    text: str
+    heading_path: str
+    ordinal: int
+    page_start: int | None
+    page_end: int | None
+    char_start: int
+    char_end: int
+    score: float
+    dense_score: float | None
+    keyword_score: float | None
+    fused_score: float | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[SearchHit]
+    mode: Mode
+    dense_weight: float
+    keyword_weight: float
+    notes: list[str]
+
+
+def _allowed_ids(
+    kbs: Sequence[KnowledgeBase],
+    document_ids: Sequence[int] | None,
+    file_types: Sequence[str] | None,
+) -> NDArray[np.int64] | None:
+    if document_ids is None and not file_types:
+        return None
+    rows = Chunk.objects.filter(knowledge_base__in=kbs)
+    if document_ids is not None:
+        rows = rows.filter(document_id__in=document_ids)
+    if file_types:
+        rows = rows.filter(document__file_type__in=file_types)
+    return np.sort(np.fromiter(rows.values_list("id", flat=True), dtype=np.int64))
+
+
+def search(
+    *,
+    knowledge_bases: Sequence[KnowledgeBase],
+    query: str,
+    mode: Mode = "hybrid",
+    top_k: int = 10,
+    min_score: float | None = None,
+    dense_weight: float | None = None,
+    keyword_weight: float | None = None,
+    document_ids: Sequence[int] | None = None,
+    file_types: Sequence[str] | None = None,
+    candidates: int = CANDIDATES,
+) -> SearchResult:
+    """The ``top_k`` chunks of ``knowledge_bases`` that best answer ``query``.
+
+    ``mode``: ``dense`` (cosine similarity), ``keyword`` (BM25) or ``hybrid`` (weighted
+    reciprocal rank fusion of both, each side's top ``candidates``). Weights default to the
+    first knowledge base's ``dense_weight``/``keyword_weight``; in hybrid mode the dense weight
+    is turned down when the encoder does not know the language of the query or of a knowledge
+    base (see ``notes``). ``min_score`` applies to the mode's score: cosine, BM25, or the fused
+    score in [0, 1]. ``document_ids``/``file_types`` restrict the chunks searched. Hits are
+    ordered by score, ties by chunk id. The caller has checked access to ``knowledge_bases``.
+    Raises :class:`InvalidInput` for an unknown mode or a blank query.
+    """
+    if mode not in MODES:
+        raise InvalidInput(f"Unknown search mode {mode!r}: use dense, keyword or hybrid.")
+    if not query.strip():
+        raise InvalidInput("The query is empty.")
+    if not knowledge_bases:
+        return SearchResult([], mode, 0.0, 0.0, [])
+    notes: list[str] = []
+    encoder = get_encoder()
+    allowed = _allowed_ids(knowledge_bases, document_ids, file_types)
+    pool = max(candidates, top_k)
+    dense_lists: list[list[tuple[int, float]]] = []
+    keyword_lists: list[list[tuple[int, float]]] = []
+    corpus_languages = []
+    tokens = tokenize(query) if mode != "dense" else []
+    for kb in knowledge_bases:
+        snap = _snapshot(kb)
+        corpus_languages.append(
+            hybrid.corpus_language(snap.manifest.latin_tokens, snap.manifest.cyrillic_tokens)
+        )
+        if mode != "keyword" and snap.count:
+            if (snap.manifest.model, snap.manifest.dimension) == (encoder.name, encoder.dimension):
+                vector = _query_vector(encoder, query)
+                dense_lists.append(store.dense_search(snap, vector, pool, allowed))
+            else:
+                notes.append(
+                    f"knowledge base {kb.pk} was indexed with {snap.manifest.model}: dense search "
+                    "skipped until it is rebuilt"
+                )
+        if mode != "dense" and tokens:
+            keyword_lists.append(keyword_search(snap.keyword_views(), tokens, pool, allowed))
+    dense_ranked = _merge_lists(dense_lists, pool)
+    keyword_ranked = _merge_lists(keyword_lists, pool)
+    weights = hybrid.Weights(
+        knowledge_bases[0].dense_weight if dense_weight is None else dense_weight,
+        knowledge_bases[0].keyword_weight if keyword_weight is None else keyword_weight,
+    )
+    if mode == "hybrid":
+        weights = hybrid.effective_weights(
+            weights.dense,
+            weights.keyword,
+            query_language=hybrid.text_language(query),
+            corpus_languages=corpus_languages,
+            encoder_languages=encoder.languages,
+        )
+        if weights.reason:
+            notes.append(weights.reason)
+        fused = hybrid.fuse(dense_ranked, keyword_ranked, weights)
+    elif mode == "dense":
+        fused = hybrid.single(dense_ranked, side="dense")
+    else:
+        fused = hybrid.single(keyword_ranked, side="keyword")
+    if min_score is not None:
+        fused = [h for h in fused if h.score >= min_score]
+    hits = _hydrate(fused, top_k, fused_scores=mode == "hybrid")
+    return SearchResult(hits, mode, weights.dense, weights.keyword, notes)
+
+
+def _merge_lists(lists: list[list[tuple[int, float]]], limit: int) -> list[tuple[int, float]]:
+    if len(lists) == 1:
+        return lists[0]
+    merged = [pair for ranked in lists for pair in ranked]
+    merged.sort(key=lambda p: (-p[1], p[0]))
+    return merged[:limit]
+
+
+def _hydrate(fused: list[hybrid.Hit], top_k: int, *, fused_scores: bool) -> list[SearchHit]:
+    """Chunk rows for the hits, best first; ids whose rows are gone are skipped (and the list
+    is topped up from further down)."""
+    hits: list[SearchHit] = []
+    position = 0
+    while len(hits) < top_k and position < len(fused):
+        window = fused[position : position + top_k - len(hits) + 10]
+        position += len(window)
+        rows = {
+            c.pk: c
+            for c in Chunk.objects.filter(pk__in=[h.chunk_id for h in window])
+            .select_related("document", "metadata")
+            .only(
+                "pk",
+                "knowledge_base_id",
+                "text",
+                "heading_path",
+                "ordinal",
+                "page_start",
+                "page_end",
+                "char_start",
+                "char_end",
+                "document__id",
+                "document__title",
+                "document__file_type",
+                "metadata__data",
+            )
+        }
+        for h in window:
+            chunk = rows.get(h.chunk_id)
+            if chunk is None or len(hits) == top_k:
+                continue
+            hits.append(_search_hit(chunk, h, fused_scores))
+    return hits
+
+
+def _search_hit(chunk: Chunk, hit: hybrid.Hit, fused_scores: bool) -> SearchHit:
+    try:
+        metadata = dict(chunk.metadata.data)  # type: ignore[attr-defined]
+    except ChunkMetadata.DoesNotExist:
+        metadata = {}
+    return SearchHit(
+        chunk_id=chunk.pk,
+        knowledge_base_id=chunk.knowledge_base_id,
+        document_id=chunk.document.pk,
+        document_title=chunk.document.title,
+        file_type=chunk.document.file_type,
+        text=chunk.text,
+        heading_path=chunk.heading_path,
+        ordinal=chunk.ordinal,
+        page_start=chunk.page_start,
+        page_end=chunk.page_end,
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+        score=hit.score,
+        dense_score=hit.dense,
+        keyword_score=hit.keyword,
+        fused_score=hit.score if fused_scores else None,
+        metadata=metadata,
+    )
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    knowledge_base_id: int
+    count: int
+    database_count: int
+    deleted: int
+    segments: int
+    model: str
+    dimension: int
+    index_type: str
+    file_bytes: int
+    version: int
+    cache_hits: int
+    cache_misses: int
+    cache_entries: int
+
+
+def index_stats(knowledge_base: KnowledgeBase) -> IndexStats:
+    """Counts and sizes of the knowledge base's index, and its model's cache counters."""
+    snap = _snapshot(knowledge_base)
+    folder = index_folder(knowledge_base.pk)
+    manifest = snap.manifest
+    file_bytes = sum(size for s in manifest.segments for size, _crc in s.files.values())
+    kinds = sorted({s.kind for s in manifest.segments}) or ["flat"]
+    model = manifest.model or knowledge_base.embedding_model or get_encoder().name
+    hits, misses, entries = cache_counts(model)
+    if (folder / store.MANIFEST).exists():
+        file_bytes += (folder / store.MANIFEST).stat().st_size
+    return IndexStats(
+        knowledge_base_id=knowledge_base.pk,
+        count=snap.count,
+        database_count=Chunk.objects.filter(
+            knowledge_base=knowledge_base, vector__isnull=False
+        ).count(),
+        deleted=sum(len(s.deleted) for s in manifest.segments),
+        segments=len(manifest.segments),
+        model=model,
+        dimension=manifest.dimension or knowledge_base.embedding_dimension,
+        index_type="+".join(
+            f"IndexIDMap2({'HNSWFlat' if k == 'hnsw' else 'FlatIP'})" for k in kinds
+        ),
+        file_bytes=file_bytes,
+        version=snap.version,
+        cache_hits=hits,
+        cache_misses=misses,
+        cache_entries=entries,
+    )
+
+
+__all__ = [
+    "MODES",
+    "IndexStats",
+    "ModelChanged",
+    "SearchHit",
+    "SearchResult",
+    "add_texts",
+    "delete_vectors",
+    "embed_texts",
+    "get_encoder",
+    "index_chunks",
+    "index_stats",
+    "knowledge_base_index_delete",
+    "rebuild_index",
+    "remove_chunks",
+    "remove_document",
+    "search",
+    "use_encoder",
+]

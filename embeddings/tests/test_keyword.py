@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from embeddings import keyword
+from embeddings.keyword import KeywordSegment, Tokenizer
+
+tok = Tokenizer()
+
+
+def test_tokenizer_lowercases_stems_each_script_with_its_own_stemmer_and_drops_stopwords():
+    tokens = tok.tokenize("Условия ДОГОВОРОВ and the Contracts, ёлка")
+    assert tokens == ["contract", "услов", "договор", "елк"]
+
+
+def test_a_word_mixing_latin_and_cyrillic_is_split_in_two():
+    assert sorted(tok.tokenize("PDFфайлы")) == ["pdf", "файл"]  # noqa: RUF001
+
+
+def _segment(texts: list[str], start_id: int = 1) -> KeywordSegment:
+    return KeywordSegment.build(
+        list(range(start_id, start_id + len(texts))), [tok.tokenize(t) for t in texts]
+    )
+
+
+def test_russian_query_in_another_case_finds_the_base_form():
+    seg = _segment(["Текст договора поставки", "Погода в Москве", "Список договор"])
+    hits = keyword.search([keyword.view(seg, None)], tok.tokenize("договоров"), 10)
+    assert {h[0] for h in hits} == {1, 3}
+
+
+def test_english_plural_query_finds_the_singular():
+    seg = _segment(["the contract is signed", "weather report", "another document"])
+    hits = keyword.search([keyword.view(seg, None)], tok.tokenize("contracts"), 10)
+    assert [h[0] for h in hits] == [1]
+
+
+def test_scores_follow_bm25_and_ties_are_broken_by_id():
+    seg = _segment(["apple banana", "apple banana", "apple apple apple banana", "cherry"])
+    hits = keyword.search([keyword.view(seg, None)], ["appl"], 10)
+    assert [h[0] for h in hits] == [3, 1, 2]
+    n, df, avgdl = 4, 3, 9 / 4
+    expected = keyword.idf(n, df) * 1 / (1 + keyword.K1 * (1 - keyword.B + keyword.B * 2 / avgdl))
+    assert abs(hits[1][1] - expected) < 1e-5
+
+
+def test_deleted_and_filtered_chunks_are_not_returned():
+    seg = _segment(["apple one", "apple two", "apple three"])
+    view = keyword.view(seg, np.asarray([2], dtype=np.int64))
+    hits = keyword.search([view], ["appl"], 10, allowed=np.asarray([2, 3], dtype=np.int64))
+    assert [h[0] for h in hits] == [3]
+
+
+def test_scores_over_two_segments_equal_scores_over_one_merged_segment():
+    texts = ["apple pie recipe", "banana bread", "apple banana smoothie", "cherry apple tart"]
+    one = _segment(texts)
+    a, b = _segment(texts[:2]), _segment(texts[2:], start_id=3)
+    query = tok.tokenize("apple banana")
+    whole = keyword.search([keyword.view(one, None)], query, 10)
+    split = keyword.search([keyword.view(a, None), keyword.view(b, None)], query, 10)
+    merged_seg = KeywordSegment.merge([(a, np.ones(2, dtype=bool)), (b, np.ones(2, dtype=bool))])
+    merged = keyword.search([keyword.view(merged_seg, None)], query, 10)
+    assert [h[0] for h in whole] == [h[0] for h in split] == [h[0] for h in merged]
+    np.testing.assert_allclose([h[1] for h in whole], [h[1] for h in merged], rtol=1e-6)
+
+
+def test_merge_drops_deleted_chunks():
+    seg = _segment(["apple", "banana", "apple banana"])
+    merged = KeywordSegment.merge([(seg, np.asarray([True, False, True]))])
+    assert merged.ids.tolist() == [1, 3]
+    assert merged.document_frequency("banana") == 1
+
+
+def test_a_segment_survives_a_save_and_load_round_trip():
+    seg = _segment(["Договор поставки", "contract", ""])
+    buffer = io.BytesIO()
+    seg.save(buffer)
+    buffer.seek(0)
+    loaded = KeywordSegment.load(buffer)
+    assert loaded.terms == seg.terms
+    np.testing.assert_array_equal(loaded.indptr, seg.indptr)
+    np.testing.assert_array_equal(loaded.ids, seg.ids)

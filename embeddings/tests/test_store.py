@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings import store
+from embeddings.encoder import FakeEncoder
+from embeddings.keyword import Tokenizer
+
+tok = Tokenizer()
+enc = FakeEncoder(dimension=16)
+
+
+def _add(index: store.KnowledgeBaseIndex, ids: list[int], texts: list[str]) -> store.Snapshot:
+    return index.add(
+        np.asarray(ids),
+        enc.encode(texts),
+        [tok.tokenize(t) for t in texts],
+        model="fake",
+        dimension=16,
+    )
+
+
+def _dense(snap: store.Snapshot, text: str, k: int = 10, allowed=None) -> list[int]:
+    return [i for i, _ in store.dense_search(snap, enc.encode([text])[0], k, allowed)]
+
+
+def test_added_chunks_are_found_by_their_chunk_ids(tmp_path: Path):
+    index = store.KnowledgeBaseIndex(tmp_path / "kb")
+    snap = _add(index, [10, 20, 30], ["apple pie", "banana bread", "cherry tart"])
+    assert snap.count == 3
+    assert _dense(snap, "banana bread", k=1) == [20]
+
+
+def test_adding_an_id_again_replaces_it_instead_of_duplicating(tmp_path: Path):
+    index = store.KnowledgeBaseIndex(tmp_path / "kb")
+    _add(index, [1, 2], ["apple", "banana"])
+    snap = _add(index, [2], ["cherry"])
+    assert snap.count == 2
+    assert sorted(_dense(snap, "cherry")) == [1, 2]
+    assert _dense(snap, "cherry", k=1) == [2]
+
+
+def test_removed_chunks_disappear_from_both_sides(tmp_path: Path):
+    index = store.KnowledgeBaseIndex(tmp_path / "kb")
+    _add(index, [1, 2, 3], ["apple one", "apple two", "apple three"])
+    snap = index.remove([2])
+    assert sorted(_dense(snap, "apple")) == [1, 3]
+    from embeddings import keyword
+
+    assert sorted(i for i, _ in keyword.search(snap.keyword_views(), ["appl"], 10)) == [1, 3]
+
+
+def test_dense_search_can_be_restricted_to_allowed_ids(tmp_path: Path):
+    index = store.KnowledgeBaseIndex(tmp_path / "kb")
+    snap = _add(index, [1, 2, 3], ["apple", "banana", "cherry"])
+    assert _dense(snap, "apple", allowed=np.asarray([2, 3])) in ([2, 3], [3, 2])
+
+
+def test_another_process_object_sees_each_new_version(tmp_path: Path):
+    writer = store.KnowledgeBaseIndex(tmp_path / "kb")
+    reader = store.KnowledgeBaseIndex(tmp_path / "kb")
+    assert not reader.snapshot().exists
+    _add(writer, [1], ["apple"])
+    assert reader.snapshot().count == 1
+    _add(writer, [2], ["banana"])
+    snap = reader.snapshot()
+    assert snap.count == 2 and snap.version == 2
+
+
+def test_many_small_additions_are_merged_into_few_segments_without_losing_chunks(tmp_path: Path):
+    index = store.KnowledgeBaseIndex(tmp_path / "kb", max_segments=4)
+    for i in range(1, 21):
+        snap = _add(index, [i], [f"word{i} common"])
+    assert len(snap.manifest.segments) <= 4
+    assert snap.count == 20
+    assert sorted(_dense(snap, "common", k=50)) == list(range(1, 21))
+    files = {p.name for p in (tmp_path / "kb").iterdir()}
+    assert len(files) == 2 + 2 * len(snap.manifest.segments)  # no stale files left
+
+
+def test_a_corrupt_segment_file_is_reported_as_corrupt(tmp_path: Path):
+    _add(store.KnowledgeBaseIndex(tmp_path / "kb"), [1, 2], ["apple", "banana"])
+    faiss_file = next((tmp_path / "kb").glob("*.faiss"))
+    data = bytearray(faiss_file.read_bytes())
+    data[-5] ^= 0xFF
+    faiss_file.write_bytes(bytes(data))
+    with pytest.raises(store.IndexCorrupt):
+        store.KnowledgeBaseIndex(tmp_path / "kb").snapshot()
+
+
+def test_a_garbled_manifest_is_reported_as_corrupt(tmp_path: Path):
+    _add(store.KnowledgeBaseIndex(tmp_path / "kb"), [1], ["apple"])
+    (tmp_path / "kb" / "manifest.json").write_text("{not json")
+    with pytest.raises(store.IndexCorrupt):
+        store.KnowledgeBaseIndex(tmp_path / "kb").snapshot()
+
+
+def test_vectors_of_another_model_are_refused(tmp_path: Path):
+    index = store.KnowledgeBaseIndex(tmp_path / "kb")
+    _add(index, [1], ["apple"])
+    with pytest.raises(store.ModelMismatch):
+        index.add([2], np.zeros((1, 8), np.float32), [["x"]], model="other", dimension=8)
+
+
+def test_large_segments_use_hnsw_with_the_same_answers_on_easy_queries(tmp_path: Path):
+    index = store.KnowledgeBaseIndex(tmp_path / "kb", approximate_threshold=50)
+    texts = [f"topic{i} filler words" for i in range(120)]
+    snap = _add(index, list(range(1, 121)), texts)
+    assert snap.manifest.segments[0].kind == "hnsw"
+    assert _dense(snap, "topic7 filler words", k=1) == [8]
+    snap = index.remove([8])
+    assert 8 not in _dense(snap, "topic7 filler words", k=5)
+
+
+def test_replace_all_swaps_in_a_new_index_in_one_version(tmp_path: Path):
+    index = store.KnowledgeBaseIndex(tmp_path / "kb")
+    _add(index, [1], ["old"])
+    batches = [
+        (np.asarray([5, 6]), enc.encode(["apple", "banana"]), [["appl"], ["banana"]]),
+        (np.asarray([7]), enc.encode(["cherry"]), [["cherri"]]),
+    ]
+    snap = index.replace_all(iter(batches), model="fake", dimension=16)
+    assert snap.count == 3 and len(snap.manifest.segments) == 1
+    assert sorted(_dense(snap, "x", k=10)) == [5, 6, 7]
