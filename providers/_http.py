@@ -4,6 +4,7 @@ and line/SSE readers over an httpx response. Private to ``providers``."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import re
@@ -63,6 +64,9 @@ class HttpConfig:
             return min(retry_after, self.max_backoff)
         base = self.backoff * 2**attempt
         return float(min(base + random.uniform(0, self.backoff), self.max_backoff))
+
+
+DEFAULT_HTTP = HttpConfig()
 
 
 def verify_setting(verify: bool | str) -> bool | ssl.SSLContext:
@@ -220,15 +224,22 @@ async def open_stream(
             await response.aclose()
 
 
+@dataclass
+class StreamProgress:
+    """Whether any of the answer has arrived: decides how a network error is reported."""
+
+    started: bool = False
+
+
 async def iter_lines(
-    response: httpx.Response, *, label: str, started: Callable[[], bool]
+    response: httpx.Response, *, label: str, progress: StreamProgress
 ) -> AsyncIterator[str]:
     """The response body's lines (UTF-8, split anywhere in transit), mapping network errors."""
     try:
         async for line in response.aiter_lines():
             yield line
     except httpx.HTTPError as exc:
-        raise transport_error(label, exc, started=started()) from exc
+        raise transport_error(label, exc, started=progress.started) from exc
 
 
 async def iter_sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -248,3 +259,32 @@ async def iter_sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
             data.append(value[1:] if value.startswith(" ") else value)
     if data:
         yield "\n".join(data)
+
+
+def error_detail(response: httpx.Response) -> str:
+    """The human part of an error body, whatever its shape: Yandex ``{"error": {...}}``,
+    google.rpc ``{"code", "message"}``, GigaChat ``{"status", "message"}``, OpenAI
+    ``{"error": {"message"}}`` or ``{"error": "..."}``, FastAPI ``{"detail"}``, or plain text."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return response.text.strip()[:500]
+    return _detail_of(payload) or response.text.strip()[:500]
+
+
+def _detail_of(payload: object) -> str:
+    if isinstance(payload, dict):
+        for key in ("error", "message", "detail"):
+            value = payload.get(key)
+            if isinstance(value, str):
+                return value
+            if isinstance(value, dict | list) and (inner := _detail_of(value)):
+                return inner
+    if isinstance(payload, list) and payload:
+        return _detail_of(payload[0])
+    return ""
+
+
+def dump_json(payload: object) -> bytes:
+    """Compact JSON with raw UTF-8 (GigaChat counts ``\\uXXXX`` escapes as more tokens)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
