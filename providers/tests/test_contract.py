@@ -227,7 +227,7 @@ async def test_closing_the_stream_closes_the_upstream_connection_at_once(harness
     harness.fake.script = Script(tokens=TOKENS, stall_after=2)
     stream = harness.provider.stream(REQUEST)
 
-    first = await anext(stream)  # type: ignore[arg-type]
+    first = await anext(stream)
     await stream.aclose()  # type: ignore[attr-defined]
 
     assert first.text
