@@ -7,10 +7,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from raggen.errors import NotFound
-
 from documents.progress import group_name
 from documents.selectors import knowledge_base_get_for_user
+from raggen.errors import NotFound
 
 
 class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from raggen.errors import NotFound
-
 from documents.models import KnowledgeBase
+from raggen.errors import NotFound
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 
-def knowledge_base_get_for_user(kb_id: int, user: AbstractBaseUser | AnonymousUser) -> KnowledgeBase:
+def knowledge_base_get_for_user(
+    kb_id: int, user: AbstractBaseUser | AnonymousUser
+) -> KnowledgeBase:
     """The knowledge base ``kb_id`` if ``user`` may read it.
 
     Raises :class:`NotFound` otherwise, also when it exists but belongs to someone else, so that
