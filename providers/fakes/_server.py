@@ -10,12 +10,13 @@ import logging
 import re
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,9 @@ class Exchange:
             if readable:
                 try:
                     peek = self.sock.recv(1, socket.MSG_PEEK)
+                except ValueError:  # TLS sockets cannot peek: wait without noticing
+                    time.sleep(min(left, 0.05))
+                    continue
                 except OSError:
                     raise ClientGone from None
                 if not peek:
@@ -220,6 +224,7 @@ class FakeServer:
         self.in_flight = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._tls: ssl.SSLContext | None = None
         self._thread: threading.Thread | None = None
 
     # --- scripting ------------------------------------------------------------------------
@@ -270,9 +275,17 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
-    def start(self) -> FakeServer:
+    def use_tls(self, certfile: str, keyfile: str) -> None:
+        """Serve HTTPS with this certificate (call before ``start``), e.g. one issued by a
+        throwaway CA, to exercise a client's CA-bundle setting."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile, keyfile)
+        self._tls = context
+
+    def start(self) -> Self:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -288,6 +301,8 @@ class FakeServer:
                 fake._dispatch(self)
 
         server = ThreadingHTTPServer((self.host, self.requested_port), Handler)
+        if self._tls is not None:
+            server.socket = self._tls.wrap_socket(server.socket, server_side=True)
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
@@ -303,7 +318,7 @@ class FakeServer:
             self._server.shutdown()
             self._server.server_close()
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -20,19 +20,19 @@ FAST = HttpConfig(
 @pytest.fixture
 def yandex_fake() -> Iterator[YandexFake]:
     with YandexFake() as fake:
-        yield fake  # type: ignore[misc]
+        yield fake
 
 
 @pytest.fixture
 def gigachat_fake() -> Iterator[GigaChatFake]:
     with GigaChatFake() as fake:
-        yield fake  # type: ignore[misc]
+        yield fake
 
 
 @pytest.fixture
 def openai_fake() -> Iterator[OpenAIFake]:
     with OpenAIFake(api_key="sk-local-test") as fake:
-        yield fake  # type: ignore[misc]
+        yield fake
 
 
 def make_yandex(fake: YandexFake, **overrides: object) -> YandexGPTProvider:
