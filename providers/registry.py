@@ -6,13 +6,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from providers._http import HttpConfig
 from providers.base import ChatProvider
 from providers.errors import ProviderNotConfigured, UnknownProvider
+
+if TYPE_CHECKING:
+    from providers.embeddings import GigaChatEncoder, YandexEncoder
 
 
 @dataclass(frozen=True)
@@ -186,3 +189,38 @@ def get_provider(name: str | None = None) -> ChatProvider:
     if provider is None:
         provider = _instances[key] = _adapter_class(entry.adapter)(**options)
     return provider
+
+
+ENCODER_NAMES = ("gigachat", "yandex")
+_encoders: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+
+
+def get_encoder(name: str) -> GigaChatEncoder | YandexEncoder:
+    """The provider embeddings encoder called ``name`` (``gigachat``: ``Embeddings``, 1024-d;
+    ``yandex``: ``text-search-doc``, 256-d, whose ``for_queries()`` uses
+    ``text-search-query``). Its ``name`` is what a knowledge base records. Raises
+    ``UnknownProvider`` or ``ProviderNotConfigured`` like :func:`get_provider`."""
+    from providers.embeddings import GigaChatEncoder, YandexEncoder
+
+    if name not in ENCODER_NAMES:
+        known = ", ".join(ENCODER_NAMES)
+        raise UnknownProvider(f"There is no embeddings provider {name!r}; use one of {known}.")
+    entry = PROVIDERS["yandexgpt" if name == "yandex" else "gigachat"]
+    if not entry.configured():
+        raise ProviderNotConfigured(
+            f"{entry.label} embeddings are not configured. {entry.how_to_configure}", provider=name
+        )
+    options = entry.options()
+    if name == "yandex":
+        keep = ("base_url", "folder_id", "api_key", "iam_token", "http")
+        options = {k: options[k] for k in keep}
+    else:
+        drop = ("model", "temperature", "max_tokens")
+        options = {k: v for k, v in options.items() if k not in drop}
+        options["model"] = settings.GIGACHAT_EMBEDDINGS_MODEL
+    key = (name, tuple(sorted(options.items())))
+    if key not in _encoders:
+        cls = YandexEncoder if name == "yandex" else GigaChatEncoder
+        _encoders[key] = cls(**options)
+    encoder: GigaChatEncoder | YandexEncoder = _encoders[key]
+    return encoder

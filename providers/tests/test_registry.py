@@ -41,3 +41,21 @@ def test_getting_an_unconfigured_provider_raises_a_clear_not_configured_error(
 def test_unknown_provider_name_lists_the_known_ones() -> None:
     with pytest.raises(UnknownProvider, match="offline, yandexgpt, gigachat, openai"):
         get_provider("claude")
+
+
+async def test_configured_provider_is_reused_so_the_gigachat_token_cache_survives(
+    settings: Any, gigachat_fake: Any
+) -> None:
+    from providers.base import ChatMessage, ChatRequest, collect
+
+    settings.GIGACHAT_CREDENTIALS = gigachat_fake.credentials
+    settings.GIGACHAT_AUTH_URL = gigachat_fake.auth_url
+    settings.GIGACHAT_BASE_URL = gigachat_fake.base_url
+    request = ChatRequest(messages=(ChatMessage("user", "Привет"),))
+
+    first = await collect(get_provider("gigachat"), request)
+    await collect(get_provider("gigachat"), request)
+
+    assert get_provider("gigachat") is get_provider("gigachat")
+    assert first.provider == "gigachat" and first.model.startswith("GigaChat-2:")
+    assert gigachat_fake.oauth_calls == 1
