@@ -1,7 +1,93 @@
-"""Vector operations API (filled in by the retrieval engine)."""
+"""Vector operations API: embed texts, search knowledge bases, add and delete vectors, stats."""
 
 from __future__ import annotations
 
-from ninja import Router
+from dataclasses import asdict
+
+from django.http import HttpRequest
+from ninja import Router, Status
+
+from documents.selectors import knowledge_base_get_for_user
+from embeddings import services
+from embeddings.schemas import (
+    EmbedIn,
+    EmbedOut,
+    HitOut,
+    IndexStatsOut,
+    ScoresOut,
+    SearchIn,
+    SearchOut,
+    TextsAddIn,
+    TextsAddOut,
+    VectorsDeleteIn,
+    VectorsDeleteOut,
+)
 
 router = Router(tags=["vectors"])
+
+
+@router.post("/vectors/embed", response=EmbedOut, summary="Embed texts")
+def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
+    vectors = services.embed_texts(texts=payload.texts)
+    encoder = services.get_encoder()
+    return EmbedOut(model=encoder.name, dimension=encoder.dimension, vectors=vectors.tolist())
+
+
+@router.post("/vectors/search", response=SearchOut, summary="Search knowledge bases")
+def search_vectors(request: HttpRequest, payload: SearchIn) -> SearchOut:
+    kbs = [knowledge_base_get_for_user(kb_id, request.user) for kb_id in payload.knowledge_base_ids]
+    result = services.search(
+        knowledge_bases=kbs,
+        query=payload.query,
+        mode=payload.mode,
+        top_k=payload.top_k,
+        min_score=payload.min_score,
+        dense_weight=payload.dense_weight,
+        keyword_weight=payload.keyword_weight,
+        document_ids=payload.document_ids,
+        file_types=payload.file_types,
+        query_vector=payload.vector,
+    )
+    return SearchOut(
+        mode=result.mode,
+        dense_weight=result.dense_weight,
+        keyword_weight=result.keyword_weight,
+        notes=result.notes,
+        hits=[_hit_out(h) for h in result.hits],
+    )
+
+
+def _hit_out(hit: services.SearchHit) -> HitOut:
+    fields = asdict(hit)
+    scores = ScoresOut(
+        dense=fields.pop("dense_score"),
+        keyword=fields.pop("keyword_score"),
+        fused=fields.pop("fused_score"),
+    )
+    return HitOut(position=fields.pop("ordinal"), scores=scores, **fields)
+
+
+@router.post("/vectors/{kb_id}/texts", response={201: TextsAddOut}, summary="Add texts")
+def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[TextsAddOut]:
+    kb = knowledge_base_get_for_user(kb_id, request.user)
+    added = services.add_texts(
+        knowledge_base=kb,
+        texts=payload.texts,
+        metadata=payload.metadata,
+        title=payload.title,
+        user=request.user,
+    )
+    return Status(201, TextsAddOut(document_id=added.document_id, chunk_ids=added.chunk_ids))
+
+
+@router.post("/vectors/{kb_id}/delete", response=VectorsDeleteOut, summary="Delete vectors")
+def delete_vectors(request: HttpRequest, kb_id: int, payload: VectorsDeleteIn) -> VectorsDeleteOut:
+    kb = knowledge_base_get_for_user(kb_id, request.user)
+    deleted = services.delete_vectors(knowledge_base=kb, chunk_ids=payload.chunk_ids)
+    return VectorsDeleteOut(deleted=deleted)
+
+
+@router.get("/vectors/{kb_id}/stats", response=IndexStatsOut, summary="Index statistics")
+def index_stats(request: HttpRequest, kb_id: int) -> IndexStatsOut:
+    kb = knowledge_base_get_for_user(kb_id, request.user)
+    return IndexStatsOut(**asdict(services.index_stats(kb)))

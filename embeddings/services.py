@@ -30,7 +30,7 @@ from embeddings.keyword import Tokenizer
 from embeddings.keyword import search as keyword_search
 from embeddings.model_files import model_name, resolve_model_path
 from embeddings.models import ChunkMetadata
-from raggen.errors import Conflict, InvalidInput
+from raggen.errors import Conflict, InvalidInput, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ CANDIDATES = 100
 # Chunks encoded, written and indexed per step, so that memory stays bounded for any document.
 INDEX_BATCH = 512
 _QUERY_CACHE_SIZE = 1024
+# Limits of one API call: enough for a page of chunks, small enough to answer in seconds.
+MAX_TEXTS_PER_CALL = 256
+MAX_TEXT_CHARS = 20_000
 
 
 class ModelChanged(Conflict):
@@ -95,8 +98,30 @@ def tokenize(text: str) -> list[str]:
     return _tokenizer.tokenize(text)
 
 
+def validate_texts(texts: Sequence[str]) -> None:
+    """Raises :class:`InvalidInput` for no text or a blank one, :class:`PayloadTooLarge` for more
+    than ``MAX_TEXTS_PER_CALL`` texts or one longer than ``MAX_TEXT_CHARS`` characters."""
+    if not texts:
+        raise InvalidInput("Give at least one text.")
+    if len(texts) > MAX_TEXTS_PER_CALL:
+        raise PayloadTooLarge(
+            f"Too many texts in one call: {len(texts)}, at most {MAX_TEXTS_PER_CALL}.",
+            {"limit": MAX_TEXTS_PER_CALL},
+        )
+    for position, text in enumerate(texts):
+        if not text.strip():
+            raise InvalidInput(f"Text {position} is empty.", {"index": position})
+        if len(text) > MAX_TEXT_CHARS:
+            raise PayloadTooLarge(
+                f"Text {position} has {len(text)} characters, at most {MAX_TEXT_CHARS}.",
+                {"index": position, "limit": MAX_TEXT_CHARS},
+            )
+
+
 def embed_texts(*, texts: Sequence[str]) -> Vectors:
-    """Unit-length vectors of ``texts`` from the cache or the encoder (one row per text)."""
+    """Unit-length vectors of ``texts`` from the cache or the encoder (one row per text).
+    Raises as :func:`validate_texts` does."""
+    validate_texts(texts)
     return encode_cached(get_encoder(), texts, batch_size=settings.EMBEDDING_BATCH_SIZE)
 
 
@@ -313,6 +338,12 @@ def _snapshot(kb: KnowledgeBase) -> store.Snapshot:
 # --- adding texts directly (the vector API) --------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AddedTexts:
+    document_id: int
+    chunk_ids: list[int]
+
+
 def add_texts(
     *,
     knowledge_base: KnowledgeBase,
@@ -320,10 +351,12 @@ def add_texts(
     metadata: Sequence[dict[str, Any]] | None = None,
     title: str = "",
     user: Any = None,
-) -> list[int]:
+) -> AddedTexts:
     """Store ``texts`` as the chunks of one new text document of ``knowledge_base`` and index
     them; ``metadata[i]`` (optional) is kept with chunk i and returned with search hits. Keys
-    ``page`` and ``heading_path`` also fill the chunk's own fields. Returns the chunk ids."""
+    ``page`` and ``heading_path`` also fill the chunk's own fields. Raises as
+    :func:`validate_texts` does, and :class:`ModelChanged`."""
+    validate_texts(texts)
     metas = list(metadata) if metadata is not None else [{} for _ in texts]
     if len(metas) != len(texts):
         raise InvalidInput("Give one metadata object per text, or none.")
@@ -367,7 +400,7 @@ def add_texts(
             [ChunkMetadata(chunk=c, data=m) for c, m in zip(chunks, metas, strict=True) if m]
         )
     index_chunks(knowledge_base, chunks)
-    return [c.pk for c in chunks]
+    return AddedTexts(document.pk, [c.pk for c in chunks])
 
 
 def delete_vectors(*, knowledge_base: KnowledgeBase, chunk_ids: Sequence[int]) -> int:
@@ -444,6 +477,7 @@ def search(
     document_ids: Sequence[int] | None = None,
     file_types: Sequence[str] | None = None,
     candidates: int = CANDIDATES,
+    query_vector: Sequence[float] | None = None,
 ) -> SearchResult:
     """The ``top_k`` chunks of ``knowledge_bases`` that best answer ``query``.
 
@@ -453,13 +487,16 @@ def search(
     is turned down when the encoder does not know the language of the query or of a knowledge
     base (see ``notes``). ``min_score`` applies to the mode's score: cosine, BM25, or the fused
     score in [0, 1]. ``document_ids``/``file_types`` restrict the chunks searched. Hits are
-    ordered by score, ties by chunk id. The caller has checked access to ``knowledge_bases``.
-    Raises :class:`InvalidInput` for an unknown mode or a blank query.
+    ordered by score, ties by chunk id. ``query_vector`` replaces the query's embedding on the
+    dense side (then ``query`` may be empty in dense mode). The caller has checked access to
+    ``knowledge_bases``. Raises :class:`InvalidInput` for an unknown mode, a blank query, or a
+    query vector whose dimension is not the index's.
     """
     if mode not in MODES:
         raise InvalidInput(f"Unknown search mode {mode!r}: use dense, keyword or hybrid.")
-    if not query.strip():
+    if not query.strip() and (query_vector is None or mode != "dense"):
         raise InvalidInput("The query is empty.")
+    given = _given_vector(query_vector)
     if not knowledge_bases:
         return SearchResult([], mode, 0.0, 0.0, [])
     notes: list[str] = []
@@ -475,7 +512,15 @@ def search(
         corpus_languages.append(
             hybrid.corpus_language(snap.manifest.latin_tokens, snap.manifest.cyrillic_tokens)
         )
-        if mode != "keyword" and snap.count:
+        if mode != "keyword" and snap.count and given is not None:
+            if len(given) != snap.manifest.dimension:
+                raise InvalidInput(
+                    f"The query vector has {len(given)} dimensions; knowledge base {kb.pk} "
+                    f"holds {snap.manifest.dimension}-dimensional vectors.",
+                    {"expected_dimension": snap.manifest.dimension},
+                )
+            dense_lists.append(store.dense_search(snap, given, pool, allowed))
+        elif mode != "keyword" and snap.count:
             if (snap.manifest.model, snap.manifest.dimension) == (encoder.name, encoder.dimension):
                 vector = _query_vector(encoder, query)
                 dense_lists.append(store.dense_search(snap, vector, pool, allowed))
@@ -511,6 +556,17 @@ def search(
         fused = [h for h in fused if h.score >= min_score]
     hits = _hydrate(fused, top_k, fused_scores=mode == "hybrid")
     return SearchResult(hits, mode, weights.dense, weights.keyword, notes)
+
+
+def _given_vector(values: Sequence[float] | None) -> Vectors | None:
+    if values is None:
+        return None
+    vector = np.asarray(values, dtype=np.float32)
+    norm = float(np.linalg.norm(vector))
+    if vector.ndim != 1 or not np.isfinite(vector).all() or norm == 0:
+        raise InvalidInput("The query vector must be a non-zero list of finite numbers.")
+    result: Vectors = vector / norm
+    return result
 
 
 def _merge_lists(lists: list[list[tuple[int, float]]], limit: int) -> list[tuple[int, float]]:
@@ -636,7 +692,10 @@ def index_stats(knowledge_base: KnowledgeBase) -> IndexStats:
 
 
 __all__ = [
+    "MAX_TEXTS_PER_CALL",
+    "MAX_TEXT_CHARS",
     "MODES",
+    "AddedTexts",
     "IndexStats",
     "ModelChanged",
     "SearchHit",
@@ -653,4 +712,5 @@ __all__ = [
     "remove_document",
     "search",
     "use_encoder",
+    "validate_texts",
 ]

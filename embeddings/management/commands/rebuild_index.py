@@ -1,0 +1,39 @@
+"""``manage.py rebuild_index [--kb ID]``: rebuild knowledge bases' index files from the database
+(re-embedding chunks of another model through the cache)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from documents.models import KnowledgeBase
+from embeddings import services
+
+
+class Command(BaseCommand):
+    help = "Rebuild the FAISS and BM25 index files of one or every knowledge base."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--kb", type=int, action="append", help="knowledge base id (repeatable)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        kbs = KnowledgeBase.objects.order_by("pk")
+        if options["kb"]:
+            kbs = kbs.filter(pk__in=options["kb"])
+            missing = set(options["kb"]) - set(kbs.values_list("pk", flat=True))
+            if missing:
+                raise CommandError(
+                    f"no knowledge base with id {', '.join(map(str, sorted(missing)))}"
+                )
+        for kb in kbs:
+            started = time.perf_counter()
+            snapshot = services.rebuild_index(kb)
+            self.stdout.write(
+                f"knowledge base {kb.pk} ({kb.name}): {snapshot.count} chunks, "
+                f"{snapshot.manifest.model} {snapshot.manifest.dimension}-d, version "
+                f"{snapshot.version}, {time.perf_counter() - started:.1f} s"
+            )

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from embeddings import services
+from embeddings.tests.factories import make_document
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rebuild_index_restores_a_deleted_index_folder(kb):
+    _, chunks = make_document(kb, ["apple pie", "banana bread"])
+    services.index_chunks(kb, chunks)
+    services.knowledge_base_index_delete(kb.pk)
+    out = io.StringIO()
+    call_command("rebuild_index", "--kb", str(kb.pk), stdout=out)
+    assert "2 chunks" in out.getvalue()
+    assert (services.index_folder(kb.pk) / "manifest.json").exists()
+
+
+def test_rebuild_index_names_an_unknown_knowledge_base():
+    with pytest.raises(CommandError, match="no knowledge base with id 424242"):
+        call_command("rebuild_index", "--kb", "424242")
+
+
+def _write_beir(folder: Path) -> None:
+    (folder / "qrels").mkdir(parents=True)
+    docs = {
+        "d1": "Договор аренды офиса",
+        "d2": "Прогноз погоды на неделю",
+        "d3": "apple pie recipe",
+    }
+    (folder / "corpus.jsonl").write_text(
+        "\n".join(
+            json.dumps({"_id": k, "title": "", "text": v}, ensure_ascii=False)
+            for k, v in docs.items()
+        )
+    )
+    queries = {"q1": "аренда офиса", "q2": "погода", "q3": "apple recipe"}
+    (folder / "queries.jsonl").write_text(
+        "\n".join(json.dumps({"_id": k, "text": v}, ensure_ascii=False) for k, v in queries.items())
+    )
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n"
+    )
+
+
+def test_eval_retrieval_prints_metrics_per_mode_and_writes_a_trec_run(tmp_path):
+    _write_beir(tmp_path / "set")
+    out = io.StringIO()
+    run = tmp_path / "run.txt"
+    call_command("eval_retrieval", str(tmp_path / "set"), "--json", "--run", str(run), stdout=out)
+    result = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert set(result["modes"]) == {"dense", "keyword", "hybrid"}
+    assert result["modes"]["keyword"]["ndcg@10"] == 1.0
+    first = run.read_text().splitlines()[0].split()
+    assert first[:4] == ["q1", "Q0", "d1", "1"] and first[5] == "raggen-dense"
+    from documents.models import KnowledgeBase
+
+    assert not KnowledgeBase.objects.exists()  # the throw-away knowledge base is gone
