@@ -81,10 +81,7 @@ class OpenAICompatProvider:
             auth_hint="Check the API key.",
         )
 
-    def body(self, request: ChatRequest) -> dict[str, Any]:
-        model = request.model or self.default_model
-        if not model:
-            raise ProviderError(f"{self.label}: no model chosen and no default model configured.")
+    def body(self, request: ChatRequest, model: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
@@ -98,8 +95,22 @@ class OpenAICompatProvider:
             body["max_tokens"] = max_tokens
         return body
 
+    async def _model_for(self, request: ChatRequest) -> str:
+        """The request's model, else the configured one, else the server's first model (a
+        local Ollama with one pulled model needs no configuration)."""
+        model = request.model or self.default_model
+        if model:
+            return model
+        models = await self.list_models()
+        if not models:
+            raise ProviderError(
+                f"{self.label} serves no models and none is configured.", provider=self.name
+            )
+        return models[0].id
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
-        body = dump_json(self.body(request))
+        model = await self._model_for(request)
+        body = dump_json(self.body(request, model))
         url = f"{self.base_url}/chat/completions"
         async with make_client(self.http) as client:
 
@@ -111,7 +122,6 @@ class OpenAICompatProvider:
             async with open_stream(
                 client, build, label=self.label, config=self.http, read_error=self._read_error
             ) as response:
-                model = request.model or self.default_model
                 async for delta in sse_deltas(response, label=self.label, model=model):
                     yield delta
 

@@ -50,7 +50,7 @@ def make_openai(fake: OpenAIFake, **overrides: object) -> OpenAICompatProvider:
     options: dict[str, object] = {
         "base_url": f"{fake.url}/v1",
         "api_key": fake.api_key,
-        "model": fake.models[0],
+        "model": fake.models[0] if fake.models else "",
         "http": FAST,
     }
     options.update(overrides)

@@ -212,6 +212,19 @@ async def test_connection_dropped_mid_stream_raises_after_the_partial_deltas(
     assert text and ANSWER.startswith(text) and text != ANSWER
 
 
+async def test_after_a_broken_stream_the_same_provider_answers_the_next_question(
+    harness: Harness,
+) -> None:
+    provider = harness.provider
+    harness.fake.script = Script(tokens=TOKENS, drop_after=2)
+    await _partial_then_error(provider)
+    harness.fake.script = Script(tokens=TOKENS)
+
+    answer = await collect(provider, REQUEST)
+
+    assert answer.text == ANSWER
+
+
 async def test_malformed_chunk_raises_a_bad_response_after_the_partial_deltas(
     harness: Harness,
 ) -> None:

@@ -50,6 +50,19 @@ async def test_models_come_from_the_servers_model_list(openai_fake: OpenAIFake) 
     assert [m.id for m in models] == ["llama3.2", "qwen2.5:7b"]
 
 
-async def test_a_request_without_any_model_says_none_is_configured(openai_fake: OpenAIFake) -> None:
-    with pytest.raises(ProviderError, match="no default model configured"):
+async def test_without_a_configured_model_the_servers_first_model_is_used(
+    openai_fake: OpenAIFake,
+) -> None:
+    answer = await collect(make_openai(openai_fake, model=""), REQUEST)
+
+    assert answer.model == "llama3.2"
+    assert openai_fake.requests_to("/v1/chat/completions")[0].json()["model"] == "llama3.2"
+
+
+async def test_a_server_without_models_and_no_configured_model_says_so(
+    openai_fake: OpenAIFake,
+) -> None:
+    openai_fake.models = []
+
+    with pytest.raises(ProviderError, match="serves no models and none is configured"):
         await collect(make_openai(openai_fake, model=""), REQUEST)
