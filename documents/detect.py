@@ -1,0 +1,137 @@
+"""What a file is, judged by its content rather than its name; and safe file names.
+
+Ground floor: no Django. Returns ``FileType`` values (pdf, docx, txt, md, html) as strings.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zipfile
+from pathlib import Path, PurePath
+from typing import Final, Literal
+
+from documents.readers import UnreadableDocument
+from documents.readers.docx import DAMAGED as DOCX_DAMAGED
+from documents.readers.txt import decode_bytes
+
+DetectedType = Literal["pdf", "docx", "txt", "md", "html"]
+
+_HEAD_BYTES: Final = 16 * 1024
+_MARKDOWN_SUFFIXES: Final = {".md", ".markdown", ".mdown", ".mkd"}
+_HTML_SUFFIXES: Final = {".html", ".htm", ".xhtml"}
+_HTML_START = re.compile(
+    r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S
+)
+_HTML_TAGS = re.compile(r"<(?:html|head|body|title|meta|p|div|h[1-6]|table|ul|ol|br)\b[^>]*>", re.I)
+_OLE2: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+#: Signatures of common formats we do not read, with the user-facing name.
+_FOREIGN: Final = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"{\\rtf", "an RTF document"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x7fELF", "a program"),
+    (b"MZ", "a Windows program"),
+)
+
+_ZIP_KINDS: Final = (
+    ("xl/workbook.xml", "an Excel spreadsheet (.xlsx)"),
+    ("ppt/presentation.xml", "a PowerPoint presentation (.pptx)"),
+    ("content.xml", "an OpenDocument file (.odt/.ods)"),
+)
+
+SUPPORTED = "Upload a PDF, DOCX, TXT, Markdown or HTML file."
+
+
+def detect_type(path: Path, original_name: str = "") -> DetectedType:
+    """The type of the file at ``path``, from its bytes. ``original_name`` only decides
+    between Markdown and plain text (they look alike) and helps recognise HTML fragments.
+
+    Raises ``UnreadableDocument`` with a reason for empty files, other formats (images,
+    spreadsheets, OpenDocument, legacy .doc), encrypted Office files and damaged archives.
+    """
+    with Path(path).open("rb") as fh:
+        head = fh.read(_HEAD_BYTES)
+    if not head.strip(b" \t\r\n\x00"):
+        raise UnreadableDocument("The file is empty.")
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return _zip_type(path)
+    if head.startswith(_OLE2):
+        raise UnreadableDocument(_ole2_reason(path))
+    for magic, name in _FOREIGN:
+        if head.startswith(magic):
+            raise UnreadableDocument(f"This file is {name}, which we cannot read. {SUPPORTED}")
+    return _text_type(head, PurePath(original_name or Path(path).name).suffix.lower())
+
+
+def _zip_type(path: Path) -> DetectedType:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UnreadableDocument(DOCX_DAMAGED) from exc
+    if "word/document.xml" in names or any(n.endswith("/document.xml") for n in names):
+        return "docx"
+    for marker, name in _ZIP_KINDS:
+        if marker in names:
+            raise UnreadableDocument(f"This file is {name}, which we cannot read. {SUPPORTED}")
+    raise UnreadableDocument(f"This file is a zip archive, not a Word document. {SUPPORTED}")
+
+
+def _ole2_reason(path: Path) -> str:
+    data = Path(path).read_bytes()[: 4 * 1024 * 1024]
+    if "EncryptionInfo".encode("utf-16-le") in data:
+        return (
+            "This Office document is password-protected; remove the password (File > Info > "
+            "Protect Document) and upload it again."
+        )
+    return (
+        "This is an old-format Office file (.doc/.xls); open it and save it as .docx, then "
+        "upload it again."
+    )
+
+
+def _text_type(head: bytes, suffix: str) -> DetectedType:
+    text = decode_bytes(head if len(head) < _HEAD_BYTES else _trim_partial(head))
+    if _HTML_START.match(text) or (suffix in _HTML_SUFFIXES and _HTML_TAGS.search(text)):
+        return "html"
+    if len(_HTML_TAGS.findall(text[:4096])) >= 3 and "<body" in text.lower():
+        return "html"
+    return "md" if suffix in _MARKDOWN_SUFFIXES else "txt"
+
+
+def _trim_partial(head: bytes) -> bytes:
+    """Cut the sample after its last line break so that a multi-byte character cut at the
+    edge does not look like a decoding error."""
+    cut = head.rfind(b"\n")
+    return head[: cut + 1] if cut > len(head) // 2 else head
+
+
+_UNSAFE = re.compile(r"[^\w.\- ()\[\]]+", re.UNICODE)
+
+
+def sanitize_filename(name: str, *, max_length: int = 150) -> str:
+    """A file name safe to store and show: no directories, no control or shell-special
+    characters, no leading dots, at most ``max_length`` characters with the extension kept.
+    Letters of any script (e.g. Cyrillic) are kept. Never returns an empty string."""
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = _UNSAFE.sub("_", name).strip(" ._")
+    name = re.sub(r"_{2,}", "_", re.sub(r"\s+", " ", name))
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    suffix = suffix[:16]
+    stem = stem[: max(1, max_length - len(suffix) - 1)].rstrip(" ._")
+    name = f"{stem}.{suffix}" if suffix and stem else stem or suffix
+    return name or "document"

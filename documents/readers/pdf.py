@@ -1,0 +1,174 @@
+"""PDF with pdfminer.six, one page at a time, physical 1-based page numbers kept."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pdfminer.converter import PDFPageAggregator
+from pdfminer.layout import LAParams, LTChar, LTFigure, LTPage, LTTextBox, LTTextContainer
+from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
+from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+from pdfminer.pdfpage import PDFPage
+from pdfminer.pdfparser import PDFParser
+from pdfminer.pdftypes import resolve1
+from pdfminer.psexceptions import PSEOF
+
+from documents.readers._structure import clean_inline
+from documents.readers._types import Block, Page, UnreadableDocument
+
+logger = logging.getLogger(__name__)
+
+#: Layout analysis tuned for reading order: ``boxes_flow`` 0.5 weighs horizontal position
+#: enough that a column is read to its end before the next one starts; vertical and rotated
+#: text is detected; text inside figures (rotated pages, diagrams) is analysed too.
+LAPARAMS = LAParams(
+    line_overlap=0.5,
+    char_margin=2.0,
+    line_margin=0.5,
+    word_margin=0.1,
+    boxes_flow=0.5,
+    detect_vertical=True,
+    all_texts=True,
+)
+
+#: pdfminer caches every parsed object of the document; clear it past this many objects so a
+#: 1,000-page PDF never sits in memory whole.
+_OBJECT_CACHE_LIMIT = 2_000
+
+_CID = re.compile(r"\(cid:\d+\)")
+_HYPHEN_BREAK = re.compile(r"(\w)[-\u00ad]\n(?=[a-z\u0430-\u044f\u0451])")
+_LIGATURES = str.maketrans(
+    {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
+)
+
+PASSWORD_PROTECTED = "This PDF is password-protected; remove the password and upload it again."
+NO_TEXT_LAYER = (
+    "This PDF has no text layer (it looks scanned or made of images); run OCR on it first "
+    "and upload the result."
+)
+CID_GARBAGE = (
+    "This PDF's fonts do not map to readable characters (only (cid:NN) codes come out); "
+    "export it again as PDF with embedded Unicode fonts, or run OCR on it."
+)
+DAMAGED = "This PDF is damaged or incomplete (perhaps the upload was cut short); upload it again."
+NO_PAGES = "This PDF has no pages; it may be damaged or incomplete. Upload it again."
+
+
+def read(path: Path) -> list[Page]:
+    """All pages with text, in order. Raises ``UnreadableDocument`` (see ``iter_pages``)."""
+    return list(iter_pages(path))
+
+
+def iter_pages(path: Path, *, max_pages: int | None = None) -> Iterator[Page]:
+    """Yield the pages that carry text, one at a time (memory stays flat for long files).
+
+    Pages without text are skipped, so numbers may have gaps. Raises ``UnreadableDocument``
+    for encrypted, damaged, empty, image-only and unreadable-font PDFs, and when the document
+    has more than ``max_pages`` pages; the no-text reasons are raised after the last page,
+    when it is known that no page had text.
+    """
+    with path.open("rb") as fh:
+        document = _open(fh)
+        yielded = cid_pages = 0
+        number = 0
+        for number, layout in enumerate(_layouts(document), start=1):
+            if max_pages is not None and number > max_pages:
+                raise UnreadableDocument(
+                    f"This PDF has more than {max_pages} pages, the most we accept; split it."
+                )
+            page, garbled = _page(number, layout)
+            cid_pages += garbled
+            if page.blocks:
+                yielded += 1
+                yield page
+        if number == 0:
+            raise UnreadableDocument(NO_PAGES)
+        if yielded == 0:
+            raise UnreadableDocument(CID_GARBAGE if cid_pages else NO_TEXT_LAYER)
+
+
+def page_count(path: Path) -> int | None:
+    """The page count the PDF declares (cheap: no page is parsed), or ``None`` if unknown."""
+    try:
+        with path.open("rb") as fh:
+            document = _open(fh)
+            count = resolve1(resolve1(document.catalog.get("Pages")).get("Count"))
+            return int(count) if isinstance(count, int) else None
+    except (UnreadableDocument, AttributeError, TypeError, ValueError):
+        return None
+
+
+def _open(fh: Any) -> PDFDocument:
+    try:
+        return PDFDocument(PDFParser(fh), password="")
+    except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
+        raise UnreadableDocument(PASSWORD_PROTECTED) from exc
+    except (PSEOF, RecursionError) as exc:
+        raise UnreadableDocument(DAMAGED) from exc
+    except Exception as exc:  # pdfminer raises many kinds on broken files
+        logger.info("pdfminer could not open %s: %r", getattr(fh, "name", "?"), exc)
+        raise UnreadableDocument(DAMAGED) from exc
+
+
+def _layouts(document: PDFDocument) -> Iterator[LTPage]:
+    resources = PDFResourceManager(caching=True)
+    device = PDFPageAggregator(resources, laparams=LAPARAMS)
+    interpreter = PDFPageInterpreter(resources, device)
+    pages = PDFPage.create_pages(document)
+    while True:
+        try:
+            page = next(pages)
+            interpreter.process_page(page)
+        except StopIteration:
+            return
+        except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
+            raise UnreadableDocument(PASSWORD_PROTECTED) from exc
+        except Exception as exc:  # a broken page tree or content stream
+            logger.info("pdfminer failed on a page: %r", exc)
+            raise UnreadableDocument(DAMAGED) from exc
+        yield device.get_result()
+        _trim_cache(document)
+
+
+def _trim_cache(document: PDFDocument) -> None:
+    cache = getattr(document, "_cached_objs", None)
+    if isinstance(cache, dict) and len(cache) > _OBJECT_CACHE_LIMIT:
+        cache.clear()
+
+
+def _page(number: int, layout: LTPage) -> tuple[Page, bool]:
+    """The page's blocks, and whether (cid:NN) codes made up most of its text."""
+    blocks: list[Block] = []
+    raw_chars = cid_chars = 0
+    for raw in _box_texts(layout):
+        raw_chars += len(raw)
+        cid_chars += sum(len(m) for m in _CID.findall(raw))
+        text = _clean(raw)
+        if text:
+            blocks.append(Block("paragraph", text))
+    garbled = raw_chars > 0 and cid_chars / raw_chars > 0.5
+    if garbled:
+        blocks = []
+    return Page.from_blocks(number, blocks), garbled
+
+
+def _box_texts(container: Any) -> Iterator[str]:
+    """Texts of the text boxes in reading order; figures are searched for boxes too."""
+    for element in container:
+        if isinstance(element, LTTextBox | LTTextContainer):
+            yield element.get_text()
+        elif isinstance(element, LTFigure):
+            yield from _box_texts(element)
+            loose = "".join(c.get_text() for c in element if isinstance(c, LTChar))
+            if loose.strip():
+                yield loose
+
+
+def _clean(raw: str) -> str:
+    text = _CID.sub("", raw).translate(_LIGATURES)
+    text = _HYPHEN_BREAK.sub(r"\1", text)
+    return clean_inline(text)
