@@ -190,22 +190,25 @@ def _piece(unit: _Unit, start: int, end: int) -> _Unit:
 
 
 def _pieces(unit: _Unit, boundary: re.Pattern[str], *, sentences: bool = False) -> Iterator[_Unit]:
-    """Split at ``boundary`` matches (a sentence boundary needs a non-lowercase letter
-    after it, so "e.g. this" stays whole, as do Russian abbreviations like it)."""
+    """Split at ``boundary`` matches: a sentence keeps its closing punctuation, a row or line
+    separator is dropped. A sentence boundary needs a non-lowercase letter after it, so
+    "e.g. this" stays whole (as do lowercase-continued abbreviations in Russian)."""
     start = 0
     for match in boundary.finditer(unit.text):
-        end = match.end()
-        if sentences and (end >= len(unit.text) or unit.text[end].islower()):
+        if sentences and (match.end() >= len(unit.text) or unit.text[match.end()].islower()):
             continue
-        piece = unit.text[start : match.start()].strip() if not sentences else ""
-        cut = match.start() if not sentences else end
-        if sentences:
-            piece = unit.text[start:end].rstrip()
-        if piece:
-            yield _piece(unit, start, start + len(piece))
-        start = end if sentences else cut + len(match.group())
-    if unit.text[start:].strip():
-        yield _piece(unit, start, len(unit.text.rstrip()))
+        yield from _trimmed(unit, start, match.end() if sentences else match.start())
+        start = match.end()
+    yield from _trimmed(unit, start, len(unit.text))
+
+
+def _trimmed(unit: _Unit, start: int, end: int) -> Iterator[_Unit]:
+    """The piece ``start:end`` of ``unit`` without surrounding whitespace, if any text is left."""
+    text = unit.text[start:end]
+    stripped = text.strip()
+    if stripped:
+        lead = len(text) - len(text.lstrip())
+        yield _piece(unit, start + lead, start + lead + len(stripped))
 
 
 def _windows(unit: _Unit, size: int) -> Iterator[_Unit]:

@@ -130,13 +130,23 @@ def _table(table: lxml.html.HtmlElement, builder: StructureBuilder) -> None:
     for tr in table.iter("tr"):
         if _nearest_table(tr) is not table:
             continue  # a nested table's row: rendered as its own table below
-        rows.append([cell.text_content() for cell in tr if cell.tag in ("td", "th")])
+        rows.append([_text_outside_tables(c) for c in tr if c.tag in ("td", "th")])
     first = next((tr for tr in table.iter("tr") if _nearest_table(tr) is table), None)
     has_header = (first is not None and any(c.tag == "th" for c in first)) or len(rows) > 1
     builder.add("table", render_table(rows, has_header=has_header))
     for nested in table.iter("table"):
         if nested is not table and _nearest_table(nested.getparent()) is table:
             _table(nested, builder)
+
+
+def _text_outside_tables(element: lxml.html.HtmlElement) -> str:
+    """A cell's text without the nested tables inside it (they become blocks of their own)."""
+    parts = [element.text or ""]
+    for child in element:
+        if child.tag != "table":
+            parts.append(_text_outside_tables(child))
+        parts.append(child.tail or "")
+    return " ".join(parts)
 
 
 def _nearest_table(element: lxml.html.HtmlElement | None) -> lxml.html.HtmlElement | None:

@@ -193,3 +193,12 @@ def test_iter_chunks_streams_from_an_endless_page_generator() -> None:
 
 def test_no_pages_give_no_chunks() -> None:
     assert chunk_pages([], ChunkingOptions()) == []
+
+
+def test_sentence_pieces_keep_closing_quotes_and_exact_offsets() -> None:
+    text = 'He said "Stop." Then he left!  "Why?" she asked. ' + _sentences(8)
+    pages = [_page(None, _para(text))]
+    chunks = chunk_pages(pages, ChunkingOptions(max_tokens=12, overlap_tokens=0))
+    assert [c.text for c in chunks[:2]] == ['He said "Stop." Then he left!', '"Why?" she asked.']
+    for chunk in chunks:
+        assert pages[0].text[chunk.char_start : chunk.char_end] == chunk.text

@@ -1,7 +1,8 @@
 """Readers: structure, encodings and the reasons given for files that cannot be read."""
 
-# Russian text is what these tests are about; Cyrillic letters that look Latin are intended.
-# ruff: noqa: RUF001
+# Russian text is what these tests are about: Cyrillic letters that look Latin are intended
+# (RUF100: the project may already ignore RUF001 globally).
+# ruff: noqa: RUF001, RUF100
 
 from __future__ import annotations
 
@@ -300,3 +301,22 @@ def test_pdf_encrypted_with_an_empty_user_password_opens(docs_dir: Path) -> None
 def test_unknown_file_type_is_a_programming_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown file type"):
         list(iter_document(tmp_path / "a.bin", "exe"))
+
+
+def test_html_nested_table_becomes_its_own_block_not_part_of_the_cell(tmp_path: Path) -> None:
+    path = tmp_path / "a.html"
+    path.write_text(
+        "<table><tr><th>Plan</th><th>Details</th></tr><tr><td>Pro</td><td>See:"
+        "<table><tr><th>Seats</th></tr><tr><td>10</td></tr></table></td></tr></table>",
+        encoding="utf-8",
+    )
+    [page] = read_document(path, "html")
+    assert [b.text for b in page.blocks] == ["Plan: Pro\nDetails: See:", "Seats: 10"]
+
+
+def test_pdf_reads_correctly_after_the_object_cache_is_trimmed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pdf_reader, "_OBJECT_CACHE_LIMIT", 1)
+    path = make_pdf(tmp_path / "a.pdf", [[f"Page {i} text"] for i in range(1, 8)])
+    assert [p.text for p in read_document(path, "pdf")] == [f"Page {i} text" for i in range(1, 8)]

@@ -5,8 +5,9 @@ The table below is built from shared/testdata/SOURCES.md section 2 and from what
 do with each file; docs/INGESTION.md lists the same outcomes for people.
 """
 
-# Russian text is what these tests are about; Cyrillic letters that look Latin are intended.
-# ruff: noqa: RUF001
+# Russian text is what these tests are about: Cyrillic letters that look Latin are intended
+# (RUF100: the project may already ignore RUF001 globally).
+# ruff: noqa: RUF001, RUF100
 
 from __future__ import annotations
 
@@ -219,3 +220,23 @@ def test_gost_table_rows_keep_their_merged_header(docs_dir: Path) -> None:
     chunks = _ingest(docs_dir / "docx/ru/gost_2.105-95.docx")
     row = next(c.text for c in chunks if "Внутренний диаметр шайбы: 4,1" in c.text)
     assert "Толщина шайбы / легкой / а: 1,0" in row
+
+
+@pytest.mark.parametrize(
+    ("name", "file_type"),
+    [
+        ("pdf/ru/synopsis.pdf", "pdf"),
+        ("docx/ru/gost_2.105-95.docx", "docx"),
+        ("txt/ru_utf8.txt", "txt"),
+    ],
+)
+def test_chunk_offsets_locate_the_chunk_in_its_page_text(
+    docs_dir: Path, name: str, file_type: str
+) -> None:
+    pages = {p.number: p for p in iter_document(docs_dir / name, file_type)}
+    for chunk in iter_chunks(pages.values(), OPTIONS):
+        start_text = pages[chunk.page_start].text
+        end_text = pages[chunk.page_end].text
+        first_word = chunk.text.split()[0]
+        assert start_text[chunk.char_start :].startswith(first_word), chunk
+        assert end_text[: chunk.char_end].endswith(chunk.text[-12:]), chunk
