@@ -614,10 +614,9 @@ def _hydrate(fused: list[hybrid.Hit], top_k: int, *, fused_scores: bool) -> list
 
 
 def _search_hit(chunk: Chunk, hit: hybrid.Hit, fused_scores: bool) -> SearchHit:
-    try:
-        metadata = dict(chunk.metadata.data)  # type: ignore[attr-defined]
-    except ChunkMetadata.DoesNotExist:
-        metadata = {}
+    # A missing one-to-one row raises RelatedObjectDoesNotExist, an AttributeError.
+    row: ChunkMetadata | None = getattr(chunk, "metadata", None)
+    metadata = dict(row.data) if row is not None else {}
     return SearchHit(
         chunk_id=chunk.pk,
         knowledge_base_id=chunk.knowledge_base_id,

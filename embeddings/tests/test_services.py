@@ -8,7 +8,8 @@ import pytest
 from documents.models import Chunk, FileType
 from embeddings import services, store
 from embeddings.aggregation import aggregate, aggregation_weights
-from embeddings.encoder import FakeEncoder
+from embeddings.encoder import FakeEncoder, SentenceTransformerEncoder
+from embeddings.model_files import model_name, resolve_model_path
 from embeddings.tests.factories import make_document, make_kb
 from raggen.errors import InvalidInput
 
@@ -177,3 +178,25 @@ def test_mean_and_weighted_aggregation_give_unit_vectors_leaning_to_heavier_para
     assert by_length.argmax() == 2 and by_position.argmax() == 0
     with pytest.raises(ValueError):
         aggregation_weights("median", 3)
+
+
+@pytest.mark.slow
+def test_with_the_real_model_english_paraphrases_are_found_and_russian_leans_on_keywords(kb):
+    real = SentenceTransformerEncoder(resolve_model_path(""), name=model_name(""))
+    with services.use_encoder(real):
+        _, chunks = _index(
+            kb,
+            [
+                "The tenant pays the rent on the first day of every month.",
+                "Photosynthesis converts light into chemical energy in plants.",
+                "Договор аренды заключается на один год.",
+                "Отчёт по продажам за третий квартал.",
+            ],
+        )
+        dense = services.search(
+            knowledge_bases=[kb], query="When is the lease payment due?", mode="dense"
+        )
+        russian = services.search(knowledge_bases=[kb], query="договоров аренды")
+    assert dense.hits[0].chunk_id == chunks[0].pk
+    assert russian.hits[0].chunk_id == chunks[2].pk
+    assert russian.dense_weight == 0.0 and russian.notes
