@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pdfminer.converter import PDFPageAggregator
-from pdfminer.layout import LAParams, LTChar, LTFigure, LTPage, LTTextBox, LTTextContainer
+from pdfminer.layout import LAParams, LTChar, LTFigure, LTPage, LTTextContainer
 from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
 from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
 from pdfminer.pdfpage import PDFPage
@@ -17,8 +17,8 @@ from pdfminer.pdfparser import PDFParser
 from pdfminer.pdftypes import resolve1
 from pdfminer.psexceptions import PSEOF
 
-from documents.readers._structure import clean_inline
-from documents.readers._types import Block, Page, UnreadableDocument
+from documents.readers._structure import StructureBuilder, clean_inline
+from documents.readers._types import Page, UnreadableDocument
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,11 @@ LAPARAMS = LAParams(
 #: 1,000-page PDF never sits in memory whole.
 _OBJECT_CACHE_LIMIT = 2_000
 
+#: A text box whose characters are this much larger than the page's body text may be a heading.
+_HEADING_RATIO = 1.2
+_BULLETS = "•◦▪▫‣⁃–—-*·"
+_DIGITS = re.compile(r"\d+")
+_NUMBERED = re.compile(r"^\d+(\.\d+)*\.?$")
 _CID = re.compile(r"\(cid:\d+\)")
 _HYPHEN_BREAK = re.compile(r"(\w)[-\u00ad]\n(?=[a-z\u0430-\u044f\u0451])")
 _LIGATURES = str.maketrans(
@@ -74,13 +79,14 @@ def iter_pages(path: Path, *, max_pages: int | None = None) -> Iterator[Page]:
     with path.open("rb") as fh:
         document = _open(fh)
         yielded = cid_pages = 0
+        structure = _Structure()
         number = 0
         for number, layout in enumerate(_layouts(document), start=1):
             if max_pages is not None and number > max_pages:
                 raise UnreadableDocument(
                     f"This PDF has more than {max_pages} pages, the most we accept; split it."
                 )
-            page, garbled = _page(number, layout)
+            page, garbled = _page(number, layout, structure)
             cid_pages += garbled
             if page.blocks:
                 yielded += 1
@@ -140,32 +146,93 @@ def _trim_cache(document: PDFDocument) -> None:
         cache.clear()
 
 
-def _page(number: int, layout: LTPage) -> tuple[Page, bool]:
+class _Structure:
+    """State carried from page to page: the heading stack, and the heading-like lines of
+    recent pages (a line that recurs on nearby pages is a running header, not a heading)."""
+
+    def __init__(self) -> None:
+        self.builder = StructureBuilder()
+        self.recent: dict[str, int] = {}
+
+    def is_running(self, text: str, number: int) -> bool:
+        key = _DIGITS.sub("#", text.lower())
+        seen = self.recent.get(key)
+        self.recent[key] = number
+        if len(self.recent) > 500:
+            self.recent = {k: n for k, n in self.recent.items() if n >= number - 3}
+        return seen is not None and seen != number and number - seen <= 3
+
+
+def _page(number: int, layout: LTPage, structure: _Structure) -> tuple[Page, bool]:
     """The page's blocks, and whether (cid:NN) codes made up most of its text."""
-    blocks: list[Block] = []
+    builder = structure.builder
+    boxes: list[tuple[str, float, int]] = []
     raw_chars = cid_chars = 0
-    for raw in _box_texts(layout):
+    for raw, size, count in _box_texts(layout):
         raw_chars += len(raw)
         cid_chars += sum(len(m) for m in _CID.findall(raw))
         text = _clean(raw)
         if text:
-            blocks.append(Block("paragraph", text))
+            boxes.append((text, size, count))
     garbled = raw_chars > 0 and cid_chars / raw_chars > 0.5
-    if garbled:
-        blocks = []
+    body = _body_size(boxes)
+    for text, size, _ in [] if garbled else boxes:
+        level = _heading_level(text, size, body)
+        if level and not structure.is_running(text, number):
+            builder.heading(text, level)
+        else:
+            builder.add("paragraph", text)
+    blocks, builder.blocks = builder.blocks, []
     return Page.from_blocks(number, blocks), garbled
 
 
-def _box_texts(container: Any) -> Iterator[str]:
-    """Texts of the text boxes in reading order; figures are searched for boxes too."""
+def _body_size(boxes: list[tuple[str, float, int]]) -> float:
+    """The font size that most characters of the page are set in."""
+    weight: dict[float, int] = {}
+    for _, size, count in boxes:
+        key = round(size * 2) / 2
+        weight[key] = weight.get(key, 0) + count
+    return max(weight, key=lambda k: weight[k]) if weight else 0.0
+
+
+def _heading_level(text: str, size: float, body: float) -> int | None:
+    """A short line set clearly larger than the body text is a heading; the ratio of the
+    sizes gives its level (1-3). Sentences (ending in . , ;) and bare numbers are not."""
+    if body <= 0 or size < body * _HEADING_RATIO or len(text) > 150 or len(text.split()) > 16:
+        return None
+    if text.endswith((".", ",", ";")) and not _NUMBERED.match(text):
+        return None
+    if len(text) < 3 or not any(ch.isalpha() for ch in text) or text[0] in _BULLETS:
+        return None
+    ratio = size / body
+    return 1 if ratio >= 1.6 else 2 if ratio >= 1.3 else 3
+
+
+def _box_texts(container: Any) -> Iterator[tuple[str, float, int]]:
+    """(text, mean font size, character count) of each text box in reading order; figures
+    are searched for boxes too."""
     for element in container:
-        if isinstance(element, LTTextBox | LTTextContainer):
-            yield element.get_text()
+        if isinstance(element, LTTextContainer):
+            yield (element.get_text(), *_font_size(element))
         elif isinstance(element, LTFigure):
             yield from _box_texts(element)
-            loose = "".join(c.get_text() for c in element if isinstance(c, LTChar))
-            if loose.strip():
-                yield loose
+            loose = [c for c in element if isinstance(c, LTChar)]
+            text = "".join(c.get_text() for c in loose)
+            if text.strip():
+                yield text, sum(c.size for c in loose) / len(loose), len(loose)
+
+
+def _font_size(element: Any) -> tuple[float, int]:
+    sizes = [c.size for c in _chars(element)]
+    return (sum(sizes) / len(sizes), len(sizes)) if sizes else (0.0, 0)
+
+
+def _chars(element: Any) -> Iterator[LTChar]:
+    for child in element:
+        if isinstance(child, LTChar):
+            yield child
+        elif isinstance(child, LTTextContainer):
+            yield from _chars(child)
 
 
 def _clean(raw: str) -> str:

@@ -20,9 +20,12 @@ def _escape_pdf(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def make_pdf(path: Path, pages: list[list[str] | None], *, cid_font: bool = False) -> Path:
-    """Write a valid PDF: each page is a list of text lines, or ``None`` for a page without
-    any text (as a scanned page looks to a text extractor). ``cid_font`` uses an Identity-H
+def make_pdf(
+    path: Path, pages: list[list[str | tuple[str, int]] | None], *, cid_font: bool = False
+) -> Path:
+    """Write a valid PDF: each page is a list of text lines (a line may be ``(text, font
+    size)``; the default size is 12), or ``None`` for a page without any text (as a scanned
+    page looks to a text extractor). ``cid_font`` uses an Identity-H
     font without a ToUnicode map, which pdfminer can only render as ``(cid:NN)``."""
     objects: list[bytes] = []
     font = (
@@ -40,12 +43,14 @@ def make_pdf(path: Path, pages: list[list[str] | None], *, cid_font: bool = Fals
     for i, lines in enumerate(pages):
         content = b""
         if lines:
-            ops = ["BT /F1 12 Tf 72 720 Td 14 TL"]
+            ops = ["BT 72 750 Td"]
             for line in lines:
+                text, size = (line, 12) if isinstance(line, str) else line
+                ops.append(f"/F1 {size} Tf 0 -{size * 2} Td")
                 if cid_font:
-                    ops.append("<" + "".join(f"{ord(c):04x}" for c in line) + "> Tj T*")
+                    ops.append("<" + "".join(f"{ord(c):04x}" for c in text) + "> Tj")
                 else:
-                    ops.append(f"({_escape_pdf(line)}) Tj T*")
+                    ops.append(f"({_escape_pdf(text)}) Tj")
             ops.append("ET")
             content = "\n".join(ops).encode("latin-1")
         objects.append(

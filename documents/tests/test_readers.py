@@ -320,3 +320,28 @@ def test_pdf_reads_correctly_after_the_object_cache_is_trimmed(
     monkeypatch.setattr(pdf_reader, "_OBJECT_CACHE_LIMIT", 1)
     path = make_pdf(tmp_path / "a.pdf", [[f"Page {i} text"] for i in range(1, 8)])
     assert [p.text for p in read_document(path, "pdf")] == [f"Page {i} text" for i in range(1, 8)]
+
+
+def test_pdf_lines_set_in_a_larger_font_become_headings_across_pages(tmp_path: Path) -> None:
+    body = "Body text of the section goes on for a while."
+    pages = [
+        [("Annual Report", 24), ("Revenue", 16), body, body, body],
+        [body, ("Costs", 16), body, body],
+    ]
+    path = make_pdf(tmp_path / "a.pdf", pages)  # type: ignore[arg-type]
+    first, second = read_document(path, "pdf")
+    assert [(b.kind, b.level) for b in first.blocks[:2]] == [("heading", 1), ("heading", 2)]
+    assert first.blocks[2].heading_path == ("Annual Report", "Revenue")
+    assert second.blocks[0].heading_path == ("Annual Report", "Revenue")
+    assert second.blocks[1].text == "Costs" and second.blocks[1].kind == "heading"
+    assert second.blocks[2].heading_path == ("Annual Report", "Costs")
+
+
+def test_pdf_running_header_in_a_large_font_is_not_a_heading_on_later_pages(
+    tmp_path: Path,
+) -> None:
+    body = "Body text of the page that is long enough to dominate."
+    pages = [[("Form 1040 Page 1", 16), body, body], [("Form 1040 Page 2", 16), body, body]]
+    path = make_pdf(tmp_path / "a.pdf", pages)  # type: ignore[arg-type]
+    second = read_document(path, "pdf")[1]
+    assert second.blocks[0].kind == "paragraph"
