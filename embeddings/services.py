@@ -496,66 +496,89 @@ def search(
         raise InvalidInput(f"Unknown search mode {mode!r}: use dense, keyword or hybrid.")
     if not query.strip() and (query_vector is None or mode != "dense"):
         raise InvalidInput("The query is empty.")
-    given = _given_vector(query_vector)
     if not knowledge_bases:
         return SearchResult([], mode, 0.0, 0.0, [])
-    notes: list[str] = []
     encoder = get_encoder()
+    snapshots = [(kb, _snapshot(kb)) for kb in knowledge_bases]
+    weights = _weights(knowledge_bases[0], mode, query, dense_weight, keyword_weight, snapshots)
+    notes = [weights.reason] if weights.reason else []
     allowed = _allowed_ids(knowledge_bases, document_ids, file_types)
     pool = max(candidates, top_k)
-    dense_lists: list[list[tuple[int, float]]] = []
-    keyword_lists: list[list[tuple[int, float]]] = []
-    corpus_languages = []
-    tokens = tokenize(query) if mode != "dense" else []
-    for kb in knowledge_bases:
-        snap = _snapshot(kb)
-        corpus_languages.append(
-            hybrid.corpus_language(snap.manifest.latin_tokens, snap.manifest.cyrillic_tokens)
-        )
-        if mode != "keyword" and snap.count and given is not None:
+    dense_ranked: list[tuple[int, float]] = []
+    keyword_ranked: list[tuple[int, float]] = []
+    # A side with weight 0 in hybrid mode is not searched at all (e.g. a Russian query on an
+    # English-only encoder: its query embedding would cost time and add nothing).
+    if mode == "dense" or (mode == "hybrid" and weights.dense > 0):
+        vector = _given_vector(query_vector)
+        dense_ranked = _dense_side(snapshots, encoder, query, vector, pool, allowed, notes)
+    if mode == "keyword" or (mode == "hybrid" and weights.keyword > 0):
+        tokens = tokenize(query)
+        lists = [keyword_search(s.keyword_views(), tokens, pool, allowed) for _, s in snapshots]
+        keyword_ranked = _merge_lists(lists, pool) if tokens else []
+    if mode == "hybrid":
+        fused = hybrid.fuse(dense_ranked, keyword_ranked, weights)
+    else:
+        fused = hybrid.single(dense_ranked if mode == "dense" else keyword_ranked, side=mode)
+    if min_score is not None:
+        fused = [h for h in fused if h.score >= min_score]
+    hits = _hydrate(fused, top_k, fused_scores=mode == "hybrid")
+    return SearchResult(hits, mode, weights.dense, weights.keyword, notes)
+
+
+def _weights(
+    kb: KnowledgeBase,
+    mode: Mode,
+    query: str,
+    dense_weight: float | None,
+    keyword_weight: float | None,
+    snapshots: Sequence[tuple[KnowledgeBase, store.Snapshot]],
+) -> hybrid.Weights:
+    dense = kb.dense_weight if dense_weight is None else dense_weight
+    keyword = kb.keyword_weight if keyword_weight is None else keyword_weight
+    if mode != "hybrid":
+        return hybrid.Weights(dense, keyword)
+    return hybrid.effective_weights(
+        dense,
+        keyword,
+        query_language=hybrid.text_language(query),
+        corpus_languages=[
+            hybrid.corpus_language(s.manifest.latin_tokens, s.manifest.cyrillic_tokens)
+            for _, s in snapshots
+        ],
+        encoder_languages=get_encoder().languages,
+    )
+
+
+def _dense_side(
+    snapshots: Sequence[tuple[KnowledgeBase, store.Snapshot]],
+    encoder: Encoder,
+    query: str,
+    given: Vectors | None,
+    pool: int,
+    allowed: NDArray[np.int64] | None,
+    notes: list[str],
+) -> list[tuple[int, float]]:
+    lists = []
+    for kb, snap in snapshots:
+        if not snap.count:
+            continue
+        if given is not None:
             if len(given) != snap.manifest.dimension:
                 raise InvalidInput(
                     f"The query vector has {len(given)} dimensions; knowledge base {kb.pk} "
                     f"holds {snap.manifest.dimension}-dimensional vectors.",
                     {"expected_dimension": snap.manifest.dimension},
                 )
-            dense_lists.append(store.dense_search(snap, given, pool, allowed))
-        elif mode != "keyword" and snap.count:
-            if (snap.manifest.model, snap.manifest.dimension) == (encoder.name, encoder.dimension):
-                vector = _query_vector(encoder, query)
-                dense_lists.append(store.dense_search(snap, vector, pool, allowed))
-            else:
-                notes.append(
-                    f"knowledge base {kb.pk} was indexed with {snap.manifest.model}: dense search "
-                    "skipped until it is rebuilt"
-                )
-        if mode != "dense" and tokens:
-            keyword_lists.append(keyword_search(snap.keyword_views(), tokens, pool, allowed))
-    dense_ranked = _merge_lists(dense_lists, pool)
-    keyword_ranked = _merge_lists(keyword_lists, pool)
-    weights = hybrid.Weights(
-        knowledge_bases[0].dense_weight if dense_weight is None else dense_weight,
-        knowledge_bases[0].keyword_weight if keyword_weight is None else keyword_weight,
-    )
-    if mode == "hybrid":
-        weights = hybrid.effective_weights(
-            weights.dense,
-            weights.keyword,
-            query_language=hybrid.text_language(query),
-            corpus_languages=corpus_languages,
-            encoder_languages=encoder.languages,
-        )
-        if weights.reason:
-            notes.append(weights.reason)
-        fused = hybrid.fuse(dense_ranked, keyword_ranked, weights)
-    elif mode == "dense":
-        fused = hybrid.single(dense_ranked, side="dense")
-    else:
-        fused = hybrid.single(keyword_ranked, side="keyword")
-    if min_score is not None:
-        fused = [h for h in fused if h.score >= min_score]
-    hits = _hydrate(fused, top_k, fused_scores=mode == "hybrid")
-    return SearchResult(hits, mode, weights.dense, weights.keyword, notes)
+            lists.append(store.dense_search(snap, given, pool, allowed))
+        elif (snap.manifest.model, snap.manifest.dimension) == (encoder.name, encoder.dimension):
+            vector = _query_vector(encoder, query)
+            lists.append(store.dense_search(snap, vector, pool, allowed))
+        else:
+            notes.append(
+                f"knowledge base {kb.pk} was indexed with {snap.manifest.model}: dense search "
+                "skipped until it is rebuilt"
+            )
+    return _merge_lists(lists, pool)
 
 
 def _given_vector(values: Sequence[float] | None) -> Vectors | None:
@@ -570,6 +593,8 @@ def _given_vector(values: Sequence[float] | None) -> Vectors | None:
 
 
 def _merge_lists(lists: list[list[tuple[int, float]]], limit: int) -> list[tuple[int, float]]:
+    if not lists:
+        return []
     if len(lists) == 1:
         return lists[0]
     merged = [pair for ranked in lists for pair in ranked]
