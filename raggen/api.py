@@ -37,3 +37,4 @@ def register_routers() -> None:
     from embeddings.api import router as embeddings_router
 
     api.add_router("/", embeddings_router)
+    api.add_router("/", "chat.api.router")

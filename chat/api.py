@@ -1,0 +1,204 @@
+"""Conversations, messages (JSON or Server-Sent Events), export and prompt templates over the
+JSON API: thin endpoints over services and selectors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from asgiref.sync import async_to_sync
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils.text import slugify
+from ninja import Router, Status
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from chat import selectors, services
+from chat.events import ChatEvent, DoneEvent, error_event
+from chat.export import conversation_export_json, conversation_export_markdown
+from chat.models import Conversation, Message, PromptTemplate
+from chat.schemas import (
+    ConversationCreateIn,
+    ConversationOut,
+    ConversationPatchIn,
+    ErrorOut,
+    MessageOut,
+    MessageSendIn,
+    PromptTemplateIn,
+    PromptTemplateOut,
+    PromptTemplatePatchIn,
+    PromptTemplateRenderIn,
+    PromptTemplateRenderOut,
+    ProviderOut,
+    StopOut,
+)
+from providers.registry import default_provider_name, provider_statuses
+from raggen.errors import ApplicationError
+
+router = Router(tags=["chat"])
+_ERRORS: dict[int, Any] = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
+_ERRORS[422] = ErrorOut
+
+
+@router.get("/chat/providers", response=list[ProviderOut])
+def list_providers(request: HttpRequest) -> list[dict[str, Any]]:
+    default = default_provider_name()
+    return [{**s.__dict__, "default": s.name == default} for s in provider_statuses()]
+
+
+@router.get("/conversations", response=list[ConversationOut])
+@paginate(LimitOffsetPagination)
+def list_conversations(request: HttpRequest, q: str = "") -> Any:
+    return selectors.conversation_list_for_user(request.user, query=q)
+
+
+@router.post("/conversations", response={201: ConversationOut, **_ERRORS})
+def create_conversation(request: HttpRequest, payload: ConversationCreateIn) -> Status[Any]:
+    data = payload.dict()
+    data["params"] = payload.params.dict(exclude_none=True) if payload.params else {}
+    return Status(201, services.conversation_create(owner=request.user, **data))
+
+
+@router.get("/conversations/{conversation_id}", response={200: ConversationOut, **_ERRORS})
+def get_conversation(request: HttpRequest, conversation_id: int) -> Conversation:
+    return selectors.conversation_get_for_user(conversation_id, request.user)
+
+
+@router.patch("/conversations/{conversation_id}", response={200: ConversationOut, **_ERRORS})
+def update_conversation(
+    request: HttpRequest, conversation_id: int, payload: ConversationPatchIn
+) -> Conversation:
+    conversation = selectors.conversation_get_for_user(conversation_id, request.user)
+    data = payload.dict(exclude_unset=True)
+    if payload.params is not None:
+        data["params"] = payload.params.dict(exclude_none=True)
+    return services.conversation_update(conversation, user=request.user, **data)
+
+
+@router.delete("/conversations/{conversation_id}", response={204: None, **_ERRORS})
+def delete_conversation(request: HttpRequest, conversation_id: int) -> Status[None]:
+    services.conversation_delete(selectors.conversation_get_for_user(conversation_id, request.user))
+    return Status(204, None)
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages", response={200: list[MessageOut], **_ERRORS}
+)
+@paginate(LimitOffsetPagination)
+def list_messages(request: HttpRequest, conversation_id: int) -> Any:
+    conversation = selectors.conversation_get_for_user(conversation_id, request.user)
+    return selectors.message_list_for_conversation(conversation)
+
+
+def _sse(event: ChatEvent) -> str:
+    return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+
+
+async def _sse_stream(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
+    try:
+        async for event in events:
+            yield _sse(event)
+    except ApplicationError as exc:  # raised before the answer started: nothing was saved
+        yield _sse(error_event(exc.message))
+        done: DoneEvent = {"type": "done", "message_id": None, "status": "failed"}
+        yield _sse(done)
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    response={200: MessageOut, **_ERRORS},
+    summary="Ask a question: one JSON answer, or with stream=true an event stream",
+    description=(
+        "With `stream: true` the answer is `text/event-stream`: `start`, `sources`, `delta` "
+        "(text pieces), `citations`, `usage` (or `error`) and `done` events, each a JSON "
+        "`data:` line. The answer is saved as it streams and finishes even if the client "
+        "goes away."
+    ),
+)
+def send_message(
+    request: HttpRequest, conversation_id: int, payload: MessageSendIn
+) -> HttpResponseBase | Message:
+    selectors.conversation_get_for_user(conversation_id, request.user)
+    options = payload.service_options()
+    if payload.stream:
+        events = services.message_send(
+            user=request.user, conversation_id=conversation_id, **options
+        )
+        response = StreamingHttpResponse(_sse_stream(events), content_type="text/event-stream")
+        response["Cache-Control"] = "no-store"
+        response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+        return response
+    message_id = async_to_sync(services.message_answer)(
+        user=request.user, conversation_id=conversation_id, **options
+    )
+    return selectors.message_get_for_user(message_id, request.user)
+
+
+@router.post("/conversations/{conversation_id}/stop", response={200: StopOut, **_ERRORS})
+def stop_answer(request: HttpRequest, conversation_id: int) -> dict[str, bool]:
+    stopped = async_to_sync(services.answer_stop)(
+        user=request.user, conversation_id=conversation_id
+    )
+    return {"stopped": stopped}
+
+
+@router.get("/conversations/{conversation_id}/export", response={200: None, **_ERRORS})
+def export_conversation(
+    request: HttpRequest, conversation_id: int, format: Literal["markdown", "json"] = "markdown"
+) -> HttpResponse:
+    conversation = selectors.conversation_get_for_user(conversation_id, request.user)
+    name = slugify(conversation.title)[:60] or f"conversation-{conversation.pk}"
+    if format == "json":
+        body = json.dumps(conversation_export_json(conversation), ensure_ascii=False, indent=2)
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        extension = "json"
+    else:
+        body = conversation_export_markdown(conversation)
+        response = HttpResponse(body, content_type="text/markdown; charset=utf-8")
+        extension = "md"
+    response["Content-Disposition"] = f'attachment; filename="{name}.{extension}"'
+    return response
+
+
+@router.get("/prompt-templates", response=list[PromptTemplateOut])
+def list_prompt_templates(request: HttpRequest) -> Any:
+    return selectors.prompt_template_list_for_user(request.user)
+
+
+@router.post("/prompt-templates", response={201: PromptTemplateOut, **_ERRORS})
+def create_prompt_template(request: HttpRequest, payload: PromptTemplateIn) -> Status[Any]:
+    template = services.prompt_template_create(
+        owner=request.user,
+        name=payload.name,
+        body=payload.body,
+        params=payload.params.dict(exclude_none=True) if payload.params else {},
+    )
+    return Status(201, template)
+
+
+@router.patch("/prompt-templates/{template_id}", response={200: PromptTemplateOut, **_ERRORS})
+def update_prompt_template(
+    request: HttpRequest, template_id: int, payload: PromptTemplatePatchIn
+) -> PromptTemplate:
+    template = selectors.prompt_template_get_for_user(template_id, request.user, edit=True)
+    params = payload.params.dict(exclude_none=True) if payload.params else None
+    return services.prompt_template_update(
+        template, name=payload.name, body=payload.body, params=params
+    )
+
+
+@router.delete("/prompt-templates/{template_id}", response={204: None, **_ERRORS})
+def delete_prompt_template(request: HttpRequest, template_id: int) -> Status[None]:
+    selectors.prompt_template_get_for_user(template_id, request.user, edit=True).delete()
+    return Status(204, None)
+
+
+@router.post(
+    "/prompt-templates/{template_id}/render", response={200: PromptTemplateRenderOut, **_ERRORS}
+)
+def render_prompt_template(
+    request: HttpRequest, template_id: int, payload: PromptTemplateRenderIn
+) -> dict[str, Any]:
+    template = selectors.prompt_template_get_for_user(template_id, request.user)
+    text = services.prompt_template_render(template, payload.values)
+    return {"text": text, "params": template.params}

@@ -1,0 +1,90 @@
+"""The chat websocket: thin, no business logic and no ORM calls.
+
+Client → server: ``{"type": "send", "content": ..., "regenerate": false, "provider": ...,
+"model": ..., "params": {...}}`` (``MessageSendIn`` of the HTTP API plus ``type``) and
+``{"type": "stop"}``. Server → client: the events of :func:`chat.services.message_send`, and
+``{"type": "error", "message": ...}`` for a message it cannot act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from pydantic import ValidationError
+
+from chat import services
+from chat.events import ChatEvent, error_event
+from chat.schemas import SocketSendIn, chat_socket_adapter
+from raggen.errors import ApplicationError, NotFound
+
+logger = logging.getLogger(__name__)
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """One conversation's chat. Closes with 4401 for an anonymous user and 4404 for a
+    conversation that is not theirs. Going away stops the forwarding, not the answer: the
+    answer is finished and saved by its own task; ``stop`` cancels it."""
+
+    conversation_id: int = 0
+    forwarding: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        await self.accept()  # before closing, so that the client sees the reason code
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
+        try:
+            await services.conversation_check(user=user, conversation_id=self.conversation_id)
+        except NotFound:
+            await self.close(code=4404)
+
+    async def disconnect(self, code: int) -> None:
+        if self.forwarding is not None:
+            self.forwarding.cancel()
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        try:
+            message = chat_socket_adapter.validate_python(content)
+        except ValidationError as exc:
+            await self.send_json(error_event(_describe(exc)))
+            return
+        if isinstance(message, SocketSendIn):
+            if self.forwarding is not None and not self.forwarding.done():
+                await self.send_json(error_event("Wait for the answer, or stop it first."))
+                return
+            events = services.message_send(
+                user=self.scope["user"],
+                conversation_id=self.conversation_id,
+                **message.service_options(),
+            )
+            self.forwarding = asyncio.create_task(self._forward(events))
+        else:
+            try:
+                await services.answer_stop(
+                    user=self.scope["user"], conversation_id=self.conversation_id
+                )
+            except ApplicationError as exc:
+                await self.send_json(error_event(exc.message))
+
+    async def _forward(self, events: AsyncGenerator[ChatEvent, None]) -> None:
+        try:
+            async for event in events:
+                await self.send_json(event)
+        except ApplicationError as exc:
+            await self.send_json(error_event(exc.message))
+        finally:
+            with contextlib.suppress(Exception):
+                await events.aclose()
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "message"
+    return f"Invalid {where}: {first.get('msg', 'not understood')}."

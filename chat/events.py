@@ -1,0 +1,83 @@
+"""The typed events an answer streams, the same over the websocket and SSE."""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+
+class StartEvent(TypedDict):
+    """The question is saved and the answer (``message_id``) is on its way."""
+
+    type: Literal["start"]
+    conversation_id: int
+    user_message_id: int
+    message_id: int
+
+
+class DeltaEvent(TypedDict):
+    """A piece of the answer; ``replaces``: it replaces all text streamed so far."""
+
+    type: Literal["delta"]
+    text: str
+    replaces: bool
+
+
+class CitationPayload(TypedDict):
+    number: int
+    chunk_id: int | None
+    document_id: int | None
+    document_title: str
+    file_name: str
+    page: int | None
+    score: float
+    quote: str
+
+
+class SourcesEvent(TypedDict):
+    """The passages given to the model, numbered as the answer will cite them."""
+
+    type: Literal["sources"]
+    sources: list[CitationPayload]
+
+
+class CitationsEvent(TypedDict):
+    """The sources the answer cited (only those), by their ``[number]``."""
+
+    type: Literal["citations"]
+    citations: list[CitationPayload]
+
+
+class UsageEvent(TypedDict):
+    type: Literal["usage"]
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    first_token_ms: int | None
+    total_ms: int
+    finish_reason: str
+
+
+class ErrorEvent(TypedDict):
+    """Something went wrong; ``message`` is written for the user."""
+
+    type: Literal["error"]
+    message: str
+    retryable: bool
+
+
+class DoneEvent(TypedDict):
+    """The last event of an answer: how it ended (complete, stopped or failed)."""
+
+    type: Literal["done"]
+    message_id: int | None
+    status: str
+
+
+ChatEvent = (
+    StartEvent | SourcesEvent | DeltaEvent | CitationsEvent | UsageEvent | ErrorEvent | DoneEvent
+)
+
+
+def error_event(message: str, *, retryable: bool = False) -> ErrorEvent:
+    return {"type": "error", "message": message, "retryable": retryable}

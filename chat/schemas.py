@@ -1,0 +1,184 @@
+"""Wire schemas of the chat. The websocket validates its messages with the same schemas as the
+HTTP API (``MessageSendIn`` inside ``ChatSocketIn``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from ninja import Field, Schema
+from pydantic import TypeAdapter
+
+
+class GenerationParamsIn(Schema):
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, le=32_000)
+    top_k: int | None = Field(None, ge=1, le=50, description="Passages given to the model")
+
+
+class ConversationCreateIn(Schema):
+    title: str = Field("", max_length=200)
+    knowledge_base_ids: list[int] = Field(default_factory=list)
+    document_ids: list[int] = Field(
+        default_factory=list, description="Empty: every document of the bases"
+    )
+    provider: str = Field("", max_length=50, description="Empty: the default provider")
+    model: str = Field("", max_length=200, description="Empty: the provider's default")
+    params: GenerationParamsIn | None = None
+    system_prompt: str = Field("", max_length=20_000)
+    template_id: int | None = None
+
+
+class ConversationPatchIn(Schema):
+    title: str | None = Field(None, max_length=200)
+    knowledge_base_ids: list[int] | None = None
+    document_ids: list[int] | None = None
+    provider: str | None = Field(None, max_length=50)
+    model: str | None = Field(None, max_length=200)
+    params: GenerationParamsIn | None = None
+    system_prompt: str | None = Field(None, max_length=20_000)
+
+
+class ConversationOut(Schema):
+    id: int
+    title: str
+    provider: str
+    model: str
+    params: dict[str, Any]
+    knowledge_base_ids: list[int]
+    document_ids: list[int]
+    system_prompt: str
+    template_id: int | None
+    message_count: int | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_knowledge_base_ids(obj: Any) -> list[int]:
+        return [kb.pk for kb in obj.knowledge_bases.all()]
+
+    @staticmethod
+    def resolve_document_ids(obj: Any) -> list[int]:
+        return [d.pk for d in obj.documents.all()]
+
+
+class CitationOut(Schema):
+    number: int
+    chunk_id: int | None
+    document_id: int | None
+    document_title: str
+    file_name: str
+    page: int | None
+    score: float
+    quote: str
+
+
+class MessageOut(Schema):
+    id: int
+    role: str
+    content: str
+    status: str
+    error: str
+    provider: str
+    model: str
+    params: dict[str, Any]
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    first_token_ms: int | None
+    total_ms: int | None
+    created_at: datetime
+    citations: list[CitationOut]
+
+    @staticmethod
+    def resolve_citations(obj: Any) -> list[Any]:
+        return list(obj.citations.all())
+
+
+class MessageSendIn(Schema):
+    """A question. ``stream``: answer as ``text/event-stream``. ``provider``, ``model`` and
+    ``params`` change the conversation for this and the later answers."""
+
+    content: str = Field("", max_length=20_000)
+    regenerate: bool = False
+    stream: bool = False
+    provider: str | None = Field(None, max_length=50)
+    model: str | None = Field(None, max_length=200)
+    params: GenerationParamsIn | None = None
+
+    def service_options(self) -> dict[str, Any]:
+        return {
+            "content": self.content,
+            "regenerate": self.regenerate,
+            "provider": self.provider,
+            "model": self.model,
+            "params": self.params.dict(exclude_none=True) if self.params else None,
+        }
+
+
+class SocketSendIn(MessageSendIn):
+    type: Literal["send"]
+
+
+class SocketStopIn(Schema):
+    type: Literal["stop"]
+
+
+ChatSocketIn = Annotated[SocketSendIn | SocketStopIn, Field(discriminator="type")]
+chat_socket_adapter: TypeAdapter[SocketSendIn | SocketStopIn] = TypeAdapter(ChatSocketIn)
+
+
+class StopOut(Schema):
+    stopped: bool
+
+
+class PromptTemplateIn(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    body: str = Field(min_length=1, max_length=20_000)
+    params: GenerationParamsIn | None = None
+
+
+class PromptTemplatePatchIn(Schema):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    body: str | None = Field(None, min_length=1, max_length=20_000)
+    params: GenerationParamsIn | None = None
+
+
+class PromptTemplateOut(Schema):
+    id: int
+    name: str
+    body: str
+    params: dict[str, Any]
+    placeholders: list[str]
+    is_global: bool
+
+    @staticmethod
+    def resolve_placeholders(obj: Any) -> list[str]:
+        from chat.services import template_placeholders
+
+        return template_placeholders(obj.body)
+
+    @staticmethod
+    def resolve_is_global(obj: Any) -> bool:
+        return obj.owner_id is None
+
+
+class PromptTemplateRenderIn(Schema):
+    values: dict[str, str] = Field(default_factory=dict)
+
+
+class PromptTemplateRenderOut(Schema):
+    text: str
+    params: dict[str, Any]
+
+
+class ProviderOut(Schema):
+    name: str
+    label: str
+    configured: bool
+    default_model: str
+    how_to_configure: str
+    default: bool
+
+
+class ErrorOut(Schema):
+    detail: str
