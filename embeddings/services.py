@@ -612,7 +612,13 @@ def _hydrate(fused: list[hybrid.Hit], top_k: int, *, fused_scores: bool) -> list
         position += len(window)
         rows = {
             c.pk: c
-            for c in Chunk.objects.filter(pk__in=[h.chunk_id for h in window])
+            # Only chunks of indexed, current documents: a document being ingested (or a new
+            # version not yet swapped in) is invisible, so none is ever half-indexed.
+            for c in Chunk.objects.filter(
+                pk__in=[h.chunk_id for h in window],
+                document__status=DocumentStatus.INDEXED,
+                document__is_current=True,
+            )
             .select_related("document", "metadata")
             .only(
                 "pk",

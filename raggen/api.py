@@ -34,7 +34,8 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 
 def register_routers() -> None:
     """Adds each app's router. Called once from ``raggen.urls``."""
+    from documents.api import router as documents_router
     from embeddings.api import router as embeddings_router
 
+    api.add_router("/", documents_router)
     api.add_router("/", embeddings_router)
-    api.add_router("/", "chat.api.router")

@@ -16,8 +16,16 @@ with exit_on_bad_environment():
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
+from django.conf import settings
 
 from raggen.routing import websocket_urlpatterns
+
+if settings.BACKGROUND_TASKS == "thread":
+    # Tasks run in this process: so does the sweeper that requeues abandoned ingestion.
+    from documents.ingestion import sweep_stale
+    from raggen.background import start_periodic
+
+    start_periodic("ingest-sweeper", sweep_stale, settings.INGEST_SWEEP_SECONDS)
 
 application = ProtocolTypeRouter(
     {

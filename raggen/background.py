@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -73,3 +74,24 @@ def enqueue(
 def enqueue_on_commit(task: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
     """Like :func:`enqueue`, once the current transaction commits (never before its rows exist)."""
     transaction.on_commit(lambda: enqueue(task, *args, **kwargs))
+
+
+def start_periodic(name: str, job: Callable[[], object], interval: float) -> threading.Thread:
+    """Run ``job`` every ``interval`` seconds on a daemon thread of this process (the sweeper of
+    abandoned ingestion runs so in the web process and in each worker). A failing run is logged;
+    the next one still comes."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                close_old_connections()
+                job()
+            except Exception:
+                logger.exception("periodic job %s failed", name)
+            finally:
+                close_old_connections()
+
+    thread = threading.Thread(target=loop, name=f"raggen-{name}", daemon=True)
+    thread.start()
+    return thread

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "raggen.settings")
 
@@ -25,3 +25,15 @@ def _on_worker_init(**_: Any) -> None:
 
     if settings.WORKER_METRICS_PORT:
         start_http_server(settings.WORKER_METRICS_PORT, addr="127.0.0.1")
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: Any) -> None:
+    # Each worker looks for documents whose worker died and queues them again.
+    from django.conf import settings
+
+    from documents.ingestion import sweep_stale
+    from raggen.background import start_periodic
+
+    sweep_stale()
+    start_periodic("ingest-sweeper", sweep_stale, settings.INGEST_SWEEP_SECONDS)

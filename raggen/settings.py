@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 
 from raggen.env import (
     EnvError,
@@ -25,6 +26,9 @@ from raggen.env import (
     env_str,
     env_url,
 )
+
+# Lets generic classes such as ModelAdmin[Model] be subscripted at run time (typing only).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env_path("DATA_DIR", BASE_DIR / "data")
@@ -218,6 +222,12 @@ MEDIA_ROOT = env_path("MEDIA_ROOT", DATA_DIR / "media")
 MEDIA_URL = "media/"
 INDEX_DIR = env_path("INDEX_DIR", DATA_DIR / "indexes")
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_MB", 50, minimum=1) * 1024 * 1024
+# Ingestion: a document in progress whose heartbeat is older than this is taken as abandoned
+# (its worker died) and queued again, at most INGEST_MAX_ATTEMPTS times in all.
+INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 300, minimum=1)
+INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+INGEST_MAX_PAGES = env_int("INGEST_MAX_PAGES", 5000, minimum=1)
+INGEST_SWEEP_SECONDS = env_int("INGEST_SWEEP_SECONDS", 60, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

@@ -31,7 +31,7 @@ def make_document(
         file_type=file_type,
         size=len(body),
         sha256=hashlib.sha256(body.encode()).hexdigest(),
-        status=DocumentStatus.EMBEDDING,
+        status=DocumentStatus.INDEXED,
     )
     chunks = [
         Chunk(

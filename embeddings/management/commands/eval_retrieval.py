@@ -120,7 +120,7 @@ class Command(BaseCommand):
                     file_type=FileType.TXT,
                     size=len(d.body),
                     sha256=text_sha256(d.body),
-                    status=DocumentStatus.EMBEDDING,
+                    status=DocumentStatus.INDEXED,
                 )
                 for d in batch
             ]

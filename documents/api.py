@@ -1,0 +1,170 @@
+"""Knowledge bases and documents over the JSON API: thin endpoints over services/selectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse, HttpRequest
+from ninja import File, Router, UploadedFile
+from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.responses import Status
+
+from documents import selectors, services
+from documents.models import Document, KnowledgeBase
+from documents.schemas import (
+    DocumentDetailOut,
+    DocumentOut,
+    ErrorOut,
+    KnowledgeBaseIn,
+    KnowledgeBaseOut,
+    KnowledgeBasePatch,
+    KnowledgeBaseUpdateOut,
+    UploadItemOut,
+    UploadOut,
+)
+from raggen.errors import Conflict
+
+router = Router(tags=["knowledge bases and documents"])
+_ERRORS: dict[int, Any] = {404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}
+
+
+@router.get("/knowledge-bases", response=list[KnowledgeBaseOut])
+def list_knowledge_bases(request: HttpRequest) -> list[KnowledgeBase]:
+    return list(selectors.knowledge_base_list_for_user(request.user))
+
+
+@router.post("/knowledge-bases", response={201: KnowledgeBaseOut, **_ERRORS})
+def create_knowledge_base(request: HttpRequest, payload: KnowledgeBaseIn) -> Status[Any]:
+    kb = services.knowledge_base_create(owner=request.user, **payload.dict())  # type: ignore[arg-type]
+    return Status(201, kb)
+
+
+@router.get("/knowledge-bases/{kb_id}", response={200: KnowledgeBaseOut, **_ERRORS})
+def get_knowledge_base(request: HttpRequest, kb_id: int) -> KnowledgeBase:
+    return selectors.knowledge_base_get_for_user(kb_id, request.user)
+
+
+@router.patch("/knowledge-bases/{kb_id}", response={200: KnowledgeBaseUpdateOut, **_ERRORS})
+def update_knowledge_base(
+    request: HttpRequest, kb_id: int, payload: KnowledgeBasePatch
+) -> dict[str, Any]:
+    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, edit=True)
+    reindexing = services.knowledge_base_update(kb, **payload.dict(exclude_none=True))
+    return {"knowledge_base": kb, "reindexing": reindexing}
+
+
+@router.delete("/knowledge-bases/{kb_id}", response={204: None, **_ERRORS})
+def delete_knowledge_base(request: HttpRequest, kb_id: int) -> Status[None]:
+    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, edit=True)
+    services.knowledge_base_delete(kb)
+    return Status(204, None)
+
+
+@router.post("/knowledge-bases/{kb_id}/reindex", response={202: dict[str, int], **_ERRORS})
+def reindex_knowledge_base(request: HttpRequest, kb_id: int) -> Status[dict[str, int]]:
+    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, edit=True)
+    return Status(202, {"queued": services.knowledge_base_reindex(kb)})
+
+
+@router.get("/knowledge-bases/{kb_id}/documents", response={200: list[DocumentOut], **_ERRORS})
+@paginate(LimitOffsetPagination)
+def list_documents(request: HttpRequest, kb_id: int, status: str = "") -> Any:
+    kb = selectors.knowledge_base_get_for_user(kb_id, request.user)
+    return selectors.document_list_for_kb(kb, status=status)
+
+
+@router.post(
+    "/knowledge-bases/{kb_id}/documents",
+    response={201: UploadOut, **_ERRORS},
+    summary="Upload one or more files (PDF, DOCX, TXT, Markdown, HTML)",
+)
+def upload_documents(
+    request: HttpRequest, kb_id: int, files: File[list[UploadedFile]]
+) -> Status[dict[str, Any]]:
+    """Each file is stored and queued; the answer comes at once with each document's id and
+    status. A file already in the knowledge base is not stored again: its item says
+    ``duplicate`` and names the existing document, and when every file was a duplicate the
+    answer is 409."""
+    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, edit=True)
+    results = [
+        services.document_upload(
+            knowledge_base=kb, user=request.user, name=f.name or "upload", chunks=f.chunks()
+        )
+        for f in files
+    ]
+    if results and all(r.duplicate for r in results):
+        names = ", ".join(
+            f"{r.name} is already document {r.document.pk} ({r.document.original_name})"
+            for r in results
+        )
+        raise Conflict(
+            f"Already in this knowledge base: {names}.",
+            {"existing_document_ids": [r.document.pk for r in results]},
+        )
+    items = [{"name": r.name, "duplicate": r.duplicate, "document": r.document} for r in results]
+    return Status(201, {"documents": items})
+
+
+@router.get("/documents/{doc_id}", response={200: DocumentDetailOut, **_ERRORS})
+def get_document(
+    request: HttpRequest, doc_id: int, chunk_offset: int = 0, chunk_limit: int = 50
+) -> dict[str, Any]:
+    document = selectors.document_get_for_user(doc_id, request.user)
+    chunks = selectors.chunk_list_for_document(document)
+    data = DocumentOut.from_orm(document).dict()
+    chunk_limit = max(1, min(chunk_limit, 500))
+    data["chunks"] = list(chunks[chunk_offset : chunk_offset + chunk_limit])
+    data["chunks_total"] = chunks.count()
+    return data
+
+
+@router.delete("/documents/{doc_id}", response={204: None, **_ERRORS})
+def delete_document(request: HttpRequest, doc_id: int) -> Status[None]:
+    document = selectors.document_get_for_user(doc_id, request.user, edit=True)
+    services.document_delete(document)
+    return Status(204, None)
+
+
+@router.post("/documents/{doc_id}/versions", response={201: UploadItemOut, **_ERRORS})
+def upload_document_version(
+    request: HttpRequest, doc_id: int, file: File[UploadedFile]
+) -> Status[dict[str, Any]]:
+    """Upload a new version: the current one stays searchable until the new one is indexed."""
+    document = selectors.document_get_for_user(doc_id, request.user, edit=True)
+    result = services.document_upload(
+        knowledge_base=document.knowledge_base,
+        user=request.user,
+        name=file.name or document.original_name,
+        chunks=file.chunks(),
+        replaces=document,
+    )
+    if result.duplicate:
+        raise Conflict(
+            f"This file is already document {result.document.pk} "
+            f"({result.document.original_name}).",
+            {"existing_document_id": result.document.pk},
+        )
+    return Status(201, {"name": result.name, "duplicate": False, "document": result.document})
+
+
+@router.post("/documents/{doc_id}/reindex", response={202: DocumentOut, **_ERRORS})
+def reindex_document(request: HttpRequest, doc_id: int) -> Status[Document]:
+    document = selectors.document_get_for_user(doc_id, request.user, edit=True)
+    return Status(202, services.document_reindex(document))
+
+
+@router.post("/documents/{doc_id}/retry", response={202: DocumentOut, **_ERRORS})
+def retry_document(request: HttpRequest, doc_id: int) -> Status[Document]:
+    document = selectors.document_get_for_user(doc_id, request.user, edit=True)
+    return Status(202, services.document_retry(document))
+
+
+@router.get("/documents/{doc_id}/file", response={200: None, **_ERRORS})
+def download_document(request: HttpRequest, doc_id: int) -> FileResponse:
+    """The original file; PDFs open inline so that ``#page=N`` shows the cited page."""
+    document = selectors.document_get_for_user(doc_id, request.user)
+    return FileResponse(
+        document.file.open("rb"),
+        as_attachment=document.file_type != "pdf",
+        filename=document.original_name,
+    )

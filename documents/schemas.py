@@ -1,0 +1,106 @@
+"""Wire schemas of the documents API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Field, Schema
+
+
+class KnowledgeBaseIn(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    split_rule: str = Field("paragraph", pattern="^(paragraph|sentence|fixed)$")
+    max_chunk_tokens: int = Field(200, ge=16, le=2048)
+    overlap_tokens: int = Field(30, ge=0, le=1024)
+    heading_context: bool = True
+    aggregation: str = Field("mean", pattern="^(mean|weighted_length|weighted_position)$")
+    dense_weight: float = Field(1.0, ge=0, le=10)
+    keyword_weight: float = Field(1.0, ge=0, le=10)
+
+
+class KnowledgeBasePatch(Schema):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = None
+    split_rule: str | None = Field(None, pattern="^(paragraph|sentence|fixed)$")
+    max_chunk_tokens: int | None = Field(None, ge=16, le=2048)
+    overlap_tokens: int | None = Field(None, ge=0, le=1024)
+    heading_context: bool | None = None
+    aggregation: str | None = Field(None, pattern="^(mean|weighted_length|weighted_position)$")
+    dense_weight: float | None = Field(None, ge=0, le=10)
+    keyword_weight: float | None = Field(None, ge=0, le=10)
+
+
+class KnowledgeBaseOut(Schema):
+    id: int
+    name: str
+    description: str
+    owner_id: int
+    embedding_model: str
+    embedding_dimension: int
+    split_rule: str
+    max_chunk_tokens: int
+    overlap_tokens: int
+    heading_context: bool
+    aggregation: str
+    dense_weight: float
+    keyword_weight: float
+    document_count: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+
+class KnowledgeBaseUpdateOut(Schema):
+    knowledge_base: KnowledgeBaseOut
+    reindexing: bool
+
+
+class DocumentOut(Schema):
+    id: int
+    knowledge_base_id: int
+    title: str
+    original_name: str
+    file_type: str
+    size: int
+    sha256: str
+    status: str
+    progress: int
+    failure_reason: str
+    page_count: int | None
+    chunk_count: int
+    version: int
+    is_current: bool
+    replaces_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChunkOut(Schema):
+    id: int
+    ordinal: int
+    text: str
+    heading_path: str
+    page_start: int | None
+    page_end: int | None
+    char_start: int
+    char_end: int
+    token_count: int
+
+
+class DocumentDetailOut(DocumentOut):
+    chunks: list[ChunkOut]
+    chunks_total: int
+
+
+class UploadItemOut(Schema):
+    name: str
+    duplicate: bool
+    document: DocumentOut
+
+
+class UploadOut(Schema):
+    documents: list[UploadItemOut]
+
+
+class ErrorOut(Schema):
+    detail: str

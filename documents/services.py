@@ -1,0 +1,327 @@
+"""Write-side services for knowledge bases and documents. Views, the API, admin actions, tasks
+and management commands call these; none of them reimplements what is here."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from documents.models import Document, DocumentStatus, KnowledgeBase
+from raggen.errors import Conflict, InvalidInput, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+logger = logging.getLogger(__name__)
+
+#: Knowledge-base fields whose change means every document must be chunked again.
+CHUNKING_FIELDS = frozenset({"split_rule", "max_chunk_tokens", "overlap_tokens", "heading_context"})
+EDITABLE_FIELDS = CHUNKING_FIELDS | {
+    "name",
+    "description",
+    "aggregation",
+    "dense_weight",
+    "keyword_weight",
+}
+_COPY_SIZE = 1024 * 1024
+
+
+# --- knowledge bases ----------------------------------------------------------------------------
+
+
+def _validate_options(options: dict[str, Any]) -> None:
+    unknown = set(options) - EDITABLE_FIELDS
+    if unknown:
+        raise InvalidInput(f"Unknown knowledge base settings: {', '.join(sorted(unknown))}.")
+    max_tokens = options.get("max_chunk_tokens")
+    if max_tokens is not None and not 16 <= int(max_tokens) <= 2048:
+        raise InvalidInput("The maximum chunk size must be between 16 and 2048 tokens.")
+    overlap = options.get("overlap_tokens")
+    if overlap is not None and int(overlap) < 0:
+        raise InvalidInput("The overlap cannot be negative.")
+    for weight in ("dense_weight", "keyword_weight"):
+        if weight in options and not 0 <= float(options[weight]) <= 10:
+            raise InvalidInput(f"The {weight.replace('_', ' ')} must be between 0 and 10.")
+    if "name" in options and not str(options["name"]).strip():
+        raise InvalidInput("The name cannot be empty.")
+
+
+def _check_overlap(kb: KnowledgeBase) -> None:
+    if kb.overlap_tokens > kb.max_chunk_tokens // 2:
+        raise InvalidInput("The overlap can be at most half of the maximum chunk size.")
+
+
+def knowledge_base_create(*, owner: User, name: str, **options: Any) -> KnowledgeBase:
+    """Create a knowledge base owned by ``owner``.
+
+    Raises :class:`InvalidInput` for bad settings and :class:`Conflict` when the owner already
+    has one with this name.
+    """
+    _validate_options({"name": name, **options})
+    kb = KnowledgeBase(owner=owner, name=name.strip(), **options)
+    _check_overlap(kb)
+    try:
+        with transaction.atomic():
+            kb.save()
+    except IntegrityError:
+        raise Conflict(f"You already have a knowledge base named {name!r}.") from None
+    return kb
+
+
+def knowledge_base_update(kb: KnowledgeBase, **changes: Any) -> bool:
+    """Apply ``changes`` to ``kb``. When a chunking setting changed, every document is
+    reindexed in the background (search keeps answering from the old chunks meanwhile).
+
+    Returns whether a reindex was started. Raises :class:`InvalidInput` or :class:`Conflict`.
+    """
+    _validate_options(changes)
+    changed = {k for k, v in changes.items() if getattr(kb, k) != v}
+    for key in changed:
+        setattr(kb, key, changes[key])
+    _check_overlap(kb)
+    try:
+        with transaction.atomic():
+            kb.save()
+    except IntegrityError:
+        raise Conflict(f"You already have a knowledge base named {kb.name!r}.") from None
+    if changed & CHUNKING_FIELDS:
+        knowledge_base_reindex(kb)
+        return True
+    return False
+
+
+def knowledge_base_delete(kb: KnowledgeBase) -> None:
+    """Delete ``kb`` with its documents, stored files, chunks and index files."""
+    from embeddings.services import knowledge_base_index_delete
+
+    files = list(kb.documents.values_list("file", flat=True))
+    kb_id = kb.pk
+    kb.delete()
+    knowledge_base_index_delete(kb_id)
+    for name in set(files):
+        _delete_stored_file(name)
+
+
+def knowledge_base_reindex(kb: KnowledgeBase) -> int:
+    """Reindex every current, indexed document of ``kb``; returns how many were queued."""
+    count = 0
+    for document in kb.documents.filter(is_current=True, status=DocumentStatus.INDEXED):
+        document_reindex(document)
+        count += 1
+    return count
+
+
+# --- uploads ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """One uploaded file's outcome: a new document, or the existing one it duplicates."""
+
+    name: str
+    document: Document
+    duplicate: bool
+
+
+def _spool(chunks: Iterable[bytes], limit: int, name: str) -> tuple[Path, str, int]:
+    """Copy the upload to a temporary file, hashing it; refuse it past ``limit`` bytes."""
+    digest = hashlib.sha256()
+    size = 0
+    handle = tempfile.NamedTemporaryFile(prefix="raggen-upload-", delete=False)  # noqa: SIM115
+    path = Path(handle.name)
+    try:
+        with handle:
+            for piece in chunks:
+                size += len(piece)
+                if size > limit:
+                    raise PayloadTooLarge(
+                        f"{name} is larger than the {limit // (1024 * 1024)} MB limit.",
+                        {"file": name, "limit_bytes": limit},
+                    )
+                digest.update(piece)
+                handle.write(piece)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, digest.hexdigest(), size
+
+
+def document_upload(
+    *,
+    knowledge_base: KnowledgeBase,
+    user: User | AnonymousUser | None,
+    name: str,
+    chunks: Iterable[bytes],
+    title: str = "",
+    replaces: Document | None = None,
+    queue: bool = True,
+) -> UploadResult:
+    """Store an uploaded file in ``knowledge_base`` and queue its ingestion.
+
+    The type comes from the content, not the name. A file whose sha256 is already in the
+    knowledge base is not stored again: the result names the existing document
+    (``duplicate=True``). With ``replaces`` the file becomes a new version of that document:
+    the old version stays searchable until the new one is indexed, then they swap. With
+    ``queue=False`` the caller runs ``ingestion.document_ingest`` itself (the ``ingest`` command).
+
+    Raises :class:`PayloadTooLarge` past ``UPLOAD_MAX_BYTES`` and :class:`InvalidInput` for an
+    empty file or a type RAGGEN cannot read.
+    """
+    from documents.detect import detect_type, sanitize_filename
+    from documents.readers import UnreadableDocument
+
+    safe_name = sanitize_filename(name)
+    path, sha256, size = _spool(chunks, settings.UPLOAD_MAX_BYTES, safe_name)
+    try:
+        if size == 0:
+            raise InvalidInput(f"{safe_name} is empty.", {"file": safe_name})
+        try:
+            file_type = detect_type(path, safe_name)
+        except UnreadableDocument as exc:
+            raise InvalidInput(f"{safe_name}: {exc.reason}", {"file": safe_name}) from None
+        existing = _find_duplicate(knowledge_base, sha256)
+        if existing is not None:
+            return UploadResult(safe_name, existing, duplicate=True)
+        document = _create_document(
+            knowledge_base, user, safe_name, title, file_type, sha256, size, path, replaces, queue
+        )
+    finally:
+        path.unlink(missing_ok=True)
+    return UploadResult(safe_name, document, duplicate=False)
+
+
+def _find_duplicate(knowledge_base: KnowledgeBase, sha256: str) -> Document | None:
+    return (
+        Document.objects.filter(knowledge_base=knowledge_base, sha256=sha256)
+        .exclude(status=DocumentStatus.FAILED)
+        .order_by("-is_current", "-id")
+        .first()
+    )
+
+
+def _create_document(
+    knowledge_base: KnowledgeBase,
+    user: User | AnonymousUser | None,
+    name: str,
+    title: str,
+    file_type: str,
+    sha256: str,
+    size: int,
+    path: Path,
+    replaces: Document | None,
+    queue: bool,
+) -> Document:
+    from documents.tasks import document_ingest_task
+    from raggen.background import enqueue_on_commit
+
+    with transaction.atomic():
+        if replaces is not None:
+            if replaces.knowledge_base_id != knowledge_base.pk:
+                raise InvalidInput("A new version must go into the same knowledge base.")
+            title = title or replaces.title
+        document = Document(
+            knowledge_base=knowledge_base,
+            title=(title or Path(name).stem)[:500],
+            original_name=name,
+            file_type=file_type,
+            size=size,
+            sha256=sha256,
+            uploaded_by=user if isinstance(user, get_user_model()) else None,
+            replaces=replaces,
+            version=(replaces.version + 1) if replaces is not None else 1,
+            is_current=replaces is None,
+        )
+        with path.open("rb") as handle:
+            document.file.save(name, File(handle), save=False)
+        document.save()
+        transaction.on_commit(lambda: _announce(document))
+        if queue:
+            enqueue_on_commit(document_ingest_task, document.pk)
+    return document
+
+
+def _announce(document: Document) -> None:
+    from documents.progress import ProgressManager
+
+    ProgressManager(document.knowledge_base_id).send(document.pk, document.status, 0)
+
+
+# --- management ---------------------------------------------------------------------------------
+
+
+def document_reindex(document: Document) -> Document:
+    """Chunk and index ``document`` again (after a settings change) without a gap in search:
+    a new version row over the same stored file is built, then swapped in."""
+    from documents.tasks import document_ingest_task
+    from raggen.background import enqueue_on_commit
+
+    if not document.is_current:
+        raise Conflict("Only the current version of a document can be reindexed.")
+    if document.status != DocumentStatus.INDEXED:
+        return document_retry(document)
+    with transaction.atomic():
+        fresh = Document.objects.create(
+            knowledge_base_id=document.knowledge_base_id,
+            title=document.title,
+            original_name=document.original_name,
+            file=document.file.name,
+            file_type=document.file_type,
+            size=document.size,
+            sha256=document.sha256,
+            uploaded_by=document.uploaded_by,
+            replaces=document,
+            version=document.version,
+            is_current=False,
+        )
+        enqueue_on_commit(document_ingest_task, fresh.pk)
+    return fresh
+
+
+def document_retry(document: Document) -> Document:
+    """Queue a failed (or stuck) document for ingestion again."""
+    from documents.tasks import document_ingest_task
+    from raggen.background import enqueue_on_commit
+
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk).update(
+            status=DocumentStatus.QUEUED,
+            progress=0,
+            failure_reason="",
+            attempts=0,
+            updated_at=timezone.now(),
+        )
+        enqueue_on_commit(document_ingest_task, document.pk)
+    document.refresh_from_db()
+    return document
+
+
+def document_delete(document: Document) -> None:
+    """Delete ``document``: its chunks leave the index first, then the rows, then the stored
+    file (unless another version row still points at it). Search never returns it again."""
+    from embeddings.services import remove_document
+
+    remove_document(document.knowledge_base, document.pk)
+    name = document.file.name
+    document.delete()
+    if name and not Document.objects.filter(file=name).exists():
+        _delete_stored_file(name)
+
+
+def _delete_stored_file(name: str) -> None:
+    from django.core.files.storage import default_storage
+
+    try:
+        default_storage.delete(name)
+    except OSError:
+        logger.warning("could not delete stored file %s", name)
