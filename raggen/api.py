@@ -39,3 +39,4 @@ def register_routers() -> None:
 
     api.add_router("/", documents_router)
     api.add_router("/", embeddings_router)
+    api.add_router("/", "chat.api.router")
