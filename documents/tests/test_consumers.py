@@ -1,0 +1,68 @@
+"""The progress websocket, through the real ASGI application with an in-memory layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from documents.models import KnowledgeBase
+from documents.progress import ProgressManager
+from raggen.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def _connect(kb_id: int, cookie: str | None) -> WebsocketCommunicator:
+    headers = [(b"origin", b"http://localhost")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    communicator = WebsocketCommunicator(application, f"/ws/kb/{kb_id}/progress/", headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+def _session_cookie(user: Any) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+async def test_the_owner_receives_progress_events_of_the_knowledge_base(alice):
+    kb = await KnowledgeBase.objects.acreate(name="Docs", owner=alice)
+    cookie = await sync_to_async(_session_cookie)(alice)
+    communicator = await _connect(kb.pk, cookie)
+    await sync_to_async(ProgressManager(kb.pk).send)(3, "embedding", 40, pages_done=2)
+    event = await communicator.receive_json_from(timeout=5)
+    assert event == {
+        "type": "progress",
+        "document_id": 3,
+        "status": "embedding",
+        "percent": 40,
+        "pages_done": 2,
+        "failure_reason": "",
+    }
+    await sync_to_async(ProgressManager(kb.pk + 1).send)(4, "indexed", 100)
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_an_anonymous_socket_is_closed_with_4401(alice):
+    kb = await KnowledgeBase.objects.acreate(name="Docs", owner=alice)
+    communicator = await _connect(kb.pk, None)
+    message = await communicator.receive_output(timeout=5)
+    assert message == {"type": "websocket.close", "code": 4401}
+
+
+async def test_another_users_knowledge_base_is_closed_with_4404_and_leaks_nothing(alice, bob):
+    kb = await KnowledgeBase.objects.acreate(name="Docs", owner=alice)
+    cookie = await sync_to_async(_session_cookie)(bob)
+    communicator = await _connect(kb.pk, cookie)
+    message = await communicator.receive_output(timeout=5)
+    assert message == {"type": "websocket.close", "code": 4404}
+    await sync_to_async(ProgressManager(kb.pk).send)(3, "embedding", 40)
+    assert await communicator.receive_nothing(timeout=0.3)
