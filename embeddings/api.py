@@ -47,6 +47,7 @@ def search_vectors(request: HttpRequest, payload: SearchIn) -> SearchOut:
         document_ids=payload.document_ids,
         file_types=payload.file_types,
         query_vector=payload.vector,
+        fusion=payload.fusion,
     )
     return SearchOut(
         mode=result.mode,

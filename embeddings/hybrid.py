@@ -1,8 +1,15 @@
 """Fusing the dense and keyword rankings, and deciding how much to trust each.
 
-Reciprocal rank fusion (Cormack et al. 2009): a chunk at rank r (1-based) of a list with weight
-w gains ``w / (k + r)``. The fused score is divided by its maximum (``sum(w) / (k + 1)``, a chunk
-first in every list) so that it lies in [0, 1] and ``min_score`` means the same for any weights.
+Two fusions, both weighted and both giving a fused score in [0, 1] (so that ``min_score`` means
+the same for any weights):
+
+- ``convex`` (the default): each list's scores are min-max normalised over the list, and a chunk
+  scores ``(w_d * dense + w_k * keyword) / (w_d + w_k)``, a side that did not return it adding 0.
+  Bruch et al. (2023, "An Analysis of Fusion Functions for Hybrid Retrieval") found it better
+  than RRF, and so did we: nDCG@10 0.728 against 0.716 on SciFact, 0.978 against 0.968 on
+  XQuAD-en (docs/EVALUATION.md).
+- ``rrf``, reciprocal rank fusion (Cormack et al. 2009): a chunk at rank r (1-based) of a list
+  with weight w gains ``w / (k + r)``, divided by the maximum ``sum(w) / (k + 1)``.
 
 An encoder that does not know the language of the query or of the knowledge base ranks close to
 noise (all-MiniLM-L6-v2 on Russian: nDCG@10 0.22 against 0.95 for BM25), and fusing noise with a
@@ -17,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 RRF_K = 60
+FUSIONS = ("convex", "rrf")
 # What is left of the dense weight when the encoder does not know the language: small enough
 # never to reorder the keyword ranking much, large enough to rank chunks BM25 did not find.
 BLIND_DENSE_FACTOR = 0.0
@@ -99,31 +107,33 @@ def fuse(
     keyword: Sequence[tuple[int, float]],
     weights: Weights,
     *,
+    method: str = "convex",
     k: int = RRF_K,
 ) -> list[Hit]:
-    """Both ranked lists (chunk id, score; best first) fused by weighted RRF; best first, ties
-    by chunk id. A list with weight 0 only contributes its scores to the breakdown."""
+    """Both ranked lists (chunk id, score; best first) fused by ``method`` (``convex`` or
+    ``rrf``); best first, ties by chunk id. A list with weight 0 only contributes its scores to
+    the breakdown of chunks the other list returned."""
+    if method not in FUSIONS:
+        raise ValueError(f"unknown fusion {method!r}")
     total = weights.dense + weights.keyword
-    top = total / (k + 1) if total > 0 else 1.0
+    parts = {
+        "dense": _contributions(dense, method, k),
+        "keyword": _contributions(keyword, method, k),
+    }
+    scale = total if method == "convex" else total / (k + 1)
     fused: dict[int, float] = {}
-    dense_at: dict[int, tuple[int, float]] = {}
-    keyword_at: dict[int, tuple[int, float]] = {}
-    for rank, (chunk_id, score) in enumerate(dense, start=1):
-        dense_at[chunk_id] = (rank, score)
-        if weights.dense > 0:
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + weights.dense / (k + rank)
-    for rank, (chunk_id, score) in enumerate(keyword, start=1):
-        keyword_at[chunk_id] = (rank, score)
-        if weights.keyword > 0:
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + weights.keyword / (k + rank)
+    for side, weight in (("dense", weights.dense), ("keyword", weights.keyword)):
+        if weight > 0:
+            for chunk_id, (_rank, _score, value) in parts[side].items():
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * value
     hits = []
     for chunk_id, value in fused.items():
-        d = dense_at.get(chunk_id)
-        kw = keyword_at.get(chunk_id)
+        d = parts["dense"].get(chunk_id)
+        kw = parts["keyword"].get(chunk_id)
         hits.append(
             Hit(
                 chunk_id=chunk_id,
-                score=value / top,
+                score=value / scale if scale > 0 else 0.0,
                 dense=d[1] if d else None,
                 keyword=kw[1] if kw else None,
                 dense_rank=d[0] if d else None,
@@ -132,6 +142,23 @@ def fuse(
         )
     hits.sort(key=lambda h: (-h.score, h.chunk_id))
     return hits
+
+
+def _contributions(
+    ranked: Sequence[tuple[int, float]], method: str, k: int
+) -> dict[int, tuple[int, float, float]]:
+    """chunk id -> (rank, raw score, unweighted contribution to the fused score)."""
+    if not ranked:
+        return {}
+    if method == "rrf":
+        return {cid: (r, s, 1.0 / (k + r)) for r, (cid, s) in enumerate(ranked, start=1)}
+    scores = [s for _, s in ranked]
+    low, high = min(scores), max(scores)
+    span = high - low
+    return {
+        cid: (r, s, (s - low) / span if span > 0 else 1.0)
+        for r, (cid, s) in enumerate(ranked, start=1)
+    }
 
 
 def single(ranked: Sequence[tuple[int, float]], *, side: str) -> list[Hit]:

@@ -21,6 +21,7 @@ class SearchIn(Schema):
     knowledge_base_ids: list[int] = Field(..., min_length=1, max_length=20)
     query: str = ""
     mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
+    fusion: Literal["convex", "rrf"] = "convex"
     top_k: int = Field(10, ge=1, le=100)
     min_score: float | None = None
     dense_weight: float | None = Field(None, ge=0)

@@ -478,14 +478,16 @@ def search(
     file_types: Sequence[str] | None = None,
     candidates: int = CANDIDATES,
     query_vector: Sequence[float] | None = None,
+    fusion: str = "convex",
 ) -> SearchResult:
     """The ``top_k`` chunks of ``knowledge_bases`` that best answer ``query``.
 
-    ``mode``: ``dense`` (cosine similarity), ``keyword`` (BM25) or ``hybrid`` (weighted
-    reciprocal rank fusion of both, each side's top ``candidates``). Weights default to the
-    first knowledge base's ``dense_weight``/``keyword_weight``; in hybrid mode the dense weight
-    is turned down when the encoder does not know the language of the query or of a knowledge
-    base (see ``notes``). ``min_score`` applies to the mode's score: cosine, BM25, or the fused
+    ``mode``: ``dense`` (cosine similarity), ``keyword`` (BM25) or ``hybrid`` (both sides' top
+    ``candidates`` fused by ``fusion``: ``convex``, a weighted sum of min-max normalised scores,
+    or ``rrf``, weighted reciprocal rank fusion; see :mod:`embeddings.hybrid`). Weights default
+    to the first knowledge base's ``dense_weight``/``keyword_weight``; in hybrid mode the dense
+    weight is turned down when the encoder does not know the language of the query or of a
+    knowledge base (see ``notes``). ``min_score`` applies to the mode's score: cosine, BM25, or the fused
     score in [0, 1]. ``document_ids``/``file_types`` restrict the chunks searched. Hits are
     ordered by score, ties by chunk id. ``query_vector`` replaces the query's embedding on the
     dense side (then ``query`` may be empty in dense mode). The caller has checked access to
@@ -494,6 +496,8 @@ def search(
     """
     if mode not in MODES:
         raise InvalidInput(f"Unknown search mode {mode!r}: use dense, keyword or hybrid.")
+    if fusion not in hybrid.FUSIONS:
+        raise InvalidInput(f"Unknown fusion {fusion!r}: use convex or rrf.")
     if not query.strip() and (query_vector is None or mode != "dense"):
         raise InvalidInput("The query is empty.")
     if not knowledge_bases:
@@ -516,7 +520,7 @@ def search(
         lists = [keyword_search(s.keyword_views(), tokens, pool, allowed) for _, s in snapshots]
         keyword_ranked = _merge_lists(lists, pool) if tokens else []
     if mode == "hybrid":
-        fused = hybrid.fuse(dense_ranked, keyword_ranked, weights)
+        fused = hybrid.fuse(dense_ranked, keyword_ranked, weights, method=fusion)
     else:
         fused = hybrid.single(dense_ranked if mode == "dense" else keyword_ranked, side=mode)
     if min_score is not None:

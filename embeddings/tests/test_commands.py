@@ -56,7 +56,7 @@ def test_eval_retrieval_prints_metrics_per_mode_and_writes_a_trec_run(tmp_path):
     run = tmp_path / "run.txt"
     call_command("eval_retrieval", str(tmp_path / "set"), "--json", "--run", str(run), stdout=out)
     result = json.loads(out.getvalue().strip().splitlines()[-1])
-    assert set(result["modes"]) == {"dense", "keyword", "hybrid"}
+    assert set(result["modes"]) == {"dense", "keyword", "hybrid", "hybrid-rrf"}
     assert result["modes"]["keyword"]["ndcg@10"] == 1.0
     first = run.read_text().splitlines()[0].split()
     assert first[:4] == ["q1", "Q0", "d1", "1"] and first[5] == "raggen-dense"

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from documents.models import Chunk, Document, DocumentStatus, FileType, KnowledgeBase
 from embeddings import evaluation, services
@@ -18,6 +19,12 @@ from embeddings.cache import process_counters, text_sha256
 from embeddings.encoder import FakeEncoder
 
 _BULK = 1000
+_MODE_OF: dict[str, services.Mode] = {
+    "dense": "dense",
+    "keyword": "keyword",
+    "hybrid": "hybrid",
+    "hybrid-rrf": "hybrid",
+}
 
 
 class Command(BaseCommand):
@@ -27,7 +34,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "path", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels/"
         )
-        parser.add_argument("--mode", choices=[*services.MODES, "all"], default="all")
+        parser.add_argument(
+            "--mode",
+            choices=[*services.MODES, "hybrid-rrf", "all"],
+            default="all",
+            help="all = dense, keyword, hybrid (convex fusion) and hybrid-rrf",
+        )
         parser.add_argument("--split", default="test", help="qrels split (default: test)")
         parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
         parser.add_argument("--run", type=Path, help="also write a TREC run file (all modes)")
@@ -40,9 +52,7 @@ class Command(BaseCommand):
         folder: Path = options["path"]
         if not (folder / "corpus.jsonl").is_file():
             raise CommandError(f"{folder} has no corpus.jsonl")
-        modes: list[services.Mode] = (
-            list(services.MODES) if options["mode"] == "all" else [options["mode"]]
-        )
+        modes = [*services.MODES, "hybrid-rrf"] if options["mode"] == "all" else [options["mode"]]
         if options["fake_encoder"]:
             with services.use_encoder(FakeEncoder()):
                 result = self._evaluate(folder, modes, options)
@@ -50,9 +60,7 @@ class Command(BaseCommand):
             result = self._evaluate(folder, modes, options)
         self._report(result, options["json"])
 
-    def _evaluate(
-        self, folder: Path, modes: list[services.Mode], options: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _evaluate(self, folder: Path, modes: list[str], options: dict[str, Any]) -> dict[str, Any]:
         queries = evaluation.read_queries(folder)
         qrels = evaluation.read_qrels(folder, options["split"])
         owner = get_user_model().objects.create_user(f"eval-{uuid.uuid4().hex[:12]}")
@@ -93,8 +101,14 @@ class Command(BaseCommand):
             result["total_seconds"] = round(time.perf_counter() - started, 1)
             return result
         finally:
-            services.knowledge_base_index_delete(kb.pk)
-            owner.delete()
+            self._clean_up(kb, owner)
+
+    def _clean_up(self, kb: KnowledgeBase, owner: Any) -> None:
+        services.knowledge_base_index_delete(kb.pk)
+        try:
+            owner.delete()  # cascades to the knowledge base, its documents and chunks
+        except DatabaseError as exc:
+            self.stderr.write(f"could not delete the throw-away user {owner.pk}: {exc}")
 
     def _load_corpus(self, kb: KnowledgeBase, folder: Path) -> dict[int, str]:
         """One document with one chunk per corpus entry; returns document pk -> corpus id."""
@@ -144,12 +158,14 @@ class Command(BaseCommand):
     def _search_all(
         self,
         kb: KnowledgeBase,
-        mode: services.Mode,
+        label: str,
         queries: dict[str, str],
         qrels: evaluation.Qrels,
         doc_ids: dict[int, str],
         options: dict[str, Any],
     ) -> evaluation.Run:
+        mode = _MODE_OF[label]
+        fusion = "rrf" if label == "hybrid-rrf" else "convex"
         run: evaluation.Run = {}
         for qid in qrels:
             if qid not in queries:
@@ -161,6 +177,7 @@ class Command(BaseCommand):
                 top_k=options["top_k"],
                 dense_weight=options["dense_weight"],
                 keyword_weight=options["keyword_weight"],
+                fusion=fusion,
             )
             run[qid] = [(doc_ids[h.document_id], h.score) for h in result.hits]
         return run
@@ -172,10 +189,10 @@ class Command(BaseCommand):
             f"{result['queries']} queries, model {result['model']}, "
             f"indexed in {result['index_seconds']} s, cache {result['cache']}"
         )
-        out.write(f"{'mode':<8} {'nDCG@10':>8} {'R@10':>8} {'R@100':>8} {'MRR@10':>8} {'ms/q':>7}")
+        out.write(f"{'mode':<10} {'nDCG@10':>8} {'R@10':>8} {'R@100':>8} {'MRR@10':>8} {'ms/q':>7}")
         for mode, m in result["modes"].items():
             out.write(
-                f"{mode:<8} {m['ndcg@10']:>8.4f} {m['recall@10']:>8.4f} {m['recall@100']:>8.4f} "
+                f"{mode:<10} {m['ndcg@10']:>8.4f} {m['recall@10']:>8.4f} {m['recall@100']:>8.4f} "
                 f"{m['mrr@10']:>8.4f} {m['ms_per_query']:>7.1f}"
             )
         if as_json:
