@@ -487,12 +487,12 @@ def search(
     or ``rrf``, weighted reciprocal rank fusion; see :mod:`embeddings.hybrid`). Weights default
     to the first knowledge base's ``dense_weight``/``keyword_weight``; in hybrid mode the dense
     weight is turned down when the encoder does not know the language of the query or of a
-    knowledge base (see ``notes``). ``min_score`` applies to the mode's score: cosine, BM25, or the fused
-    score in [0, 1]. ``document_ids``/``file_types`` restrict the chunks searched. Hits are
-    ordered by score, ties by chunk id. ``query_vector`` replaces the query's embedding on the
-    dense side (then ``query`` may be empty in dense mode). The caller has checked access to
-    ``knowledge_bases``. Raises :class:`InvalidInput` for an unknown mode, a blank query, or a
-    query vector whose dimension is not the index's.
+    knowledge base (see ``notes``). ``min_score`` applies to the mode's score: cosine, BM25, or
+    the fused score in [0, 1]. ``document_ids``/``file_types`` restrict the chunks searched.
+    Hits are ordered by score, ties by chunk id. ``query_vector`` replaces the query's embedding
+    on the dense side (then ``query`` may be empty in dense mode). The caller has checked access
+    to ``knowledge_bases``. Raises :class:`InvalidInput` for an unknown mode or fusion, a blank
+    query, or a query vector whose dimension is not the index's.
     """
     if mode not in MODES:
         raise InvalidInput(f"Unknown search mode {mode!r}: use dense, keyword or hybrid.")
