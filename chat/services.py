@@ -36,7 +36,7 @@ from chat.models import (
     Role,
 )
 from chat.pipeline import AnswerRequest, GenerationParams, answer_stream
-from documents.models import Document
+from documents.models import Chunk, Document
 from documents.selectors import knowledge_base_get_for_user
 from providers.base import ChatMessage
 from providers.errors import ProviderError
@@ -396,6 +396,10 @@ class _Outcome:
     first_token_ms: int | None = None
 
 
+def _existing(model: type[Chunk] | type[Document], ids: Iterable[int | None]) -> set[int]:
+    return set(model.objects.filter(pk__in={i for i in ids if i}).values_list("pk", flat=True))
+
+
 @transaction.atomic
 def _save_final(message_id: int, outcome: _Outcome, started: float) -> None:
     cited = outcome.citations
@@ -416,14 +420,18 @@ def _save_final(message_id: int, outcome: _Outcome, started: float) -> None:
             prompt_tokens=usage["prompt_tokens"],
             completion_tokens=usage["completion_tokens"],
         )
-    Message.objects.filter(pk=message_id).update(**fields)
+    if not Message.objects.filter(pk=message_id).update(**fields):
+        return  # the conversation was deleted meanwhile
+    # A chunk or document may have been deleted while the answer streamed: keep the copy.
+    chunks = _existing(Chunk, (c["chunk_id"] for c in cited))
+    documents = _existing(Document, (c["document_id"] for c in cited))
     Citation.objects.filter(message_id=message_id).delete()
     Citation.objects.bulk_create(
         Citation(
             message_id=message_id,
             number=c["number"],
-            chunk_id=c["chunk_id"],
-            document_id=c["document_id"],
+            chunk_id=c["chunk_id"] if c["chunk_id"] in chunks else None,
+            document_id=c["document_id"] if c["document_id"] in documents else None,
             document_title=c["document_title"][:500],
             file_name=c["file_name"][:255],
             page=c["page"],
@@ -432,10 +440,6 @@ def _save_final(message_id: int, outcome: _Outcome, started: float) -> None:
         )
         for c in cited
     )
-    # The chunk or document may have been deleted while the answer streamed.
-    Citation.objects.filter(message_id=message_id, chunk_id__isnull=False).exclude(
-        chunk__isnull=False
-    ).update(chunk=None)
     Conversation.objects.filter(messages__pk=message_id).update(updated_at=timezone.now())
 
 
@@ -496,6 +500,8 @@ async def _answer(run: _Run, turn: _Turn) -> None:
             await database_sync_to_async(_save_final)(
                 turn.message_id, outcome, turn.request.started
             )
+        except Exception:
+            logger.exception("answer %s could not be saved", turn.message_id)
         finally:
             _runs.pop(turn.conversation_id, None)
             done: DoneEvent = {

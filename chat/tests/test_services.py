@@ -302,3 +302,20 @@ def test_a_stale_streaming_answer_of_a_dead_process_is_failed_on_the_next_questi
 
     stale.refresh_from_db()
     assert (stale.status, stale.error) == (MessageStatus.FAILED, services.INTERRUPTED_REASON)
+
+
+async def test_deleting_a_conversation_mid_answer_stops_it_without_errors(
+    alice, openai_fake, caplog
+):
+    openai_fake.script = Script(tokens=[f"w{i} " for i in range(40)], token_delay=0.05)
+    conversation = await db(make_conversation)(alice, provider="openai")
+    stream = services.message_send(user=alice, conversation_id=conversation.pk, content="Q")
+    while (await anext(stream))["type"] != "delta":
+        pass
+
+    await db(services.conversation_delete)(conversation)
+    events: list[Any] = [e async for e in stream]
+
+    assert events[-1]["status"] == "stopped"
+    assert not await db(Message.objects.exists)()
+    assert "could not be saved" not in caplog.text
