@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 
 from chat import services
 from chat.models import Citation, Message, MessageStatus, Role
+from chat.services import _answers as answers
 from chat.tests.factories import make_conversation, make_indexed_kb
 from documents.models import Chunk, Document
 from providers.fakes import Script
@@ -185,7 +186,7 @@ async def test_a_client_that_goes_away_does_not_stop_the_answer_from_being_saved
 
 
 async def test_the_answer_is_saved_while_it_streams(alice, openai_fake, monkeypatch):
-    monkeypatch.setattr(services, "SAVE_EVERY", 0.0)
+    monkeypatch.setattr(answers, "SAVE_EVERY", 0.0)
     openai_fake.script = Script(tokens=[f"s{i} " for i in range(8)], token_delay=0.05)
     conversation = await db(make_conversation)(alice, provider="openai")
     seen = ""

@@ -1,18 +1,10 @@
-"""Writes of the chat: conversations, prompt templates, and the answer itself.
-
-:func:`message_send` is the one async service the transports call. It saves the question,
-starts the answer as a task detached from the caller (so a browser that goes away does not stop
-it), and yields the answer's typed events while the caller listens. The task saves the answer as
-it streams (at most every ``SAVE_EVERY`` seconds) and marks it ``stopped`` or ``failed`` with
-the partial text and the reason. :func:`answer_stop` cancels it explicitly.
-"""
+"""The answer: saved as it streams by a task detached from whoever asked."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import string
 import time
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,15 +24,15 @@ from chat.models import (
     Conversation,
     Message,
     MessageStatus,
-    PromptTemplate,
     Role,
 )
 from chat.pipeline import AnswerRequest, GenerationParams, answer_stream
+from chat.services._conversations import conversation_update, title_from_question
+from chat.services._runs import Run, runs
 from documents.models import Chunk, Document
-from documents.selectors import knowledge_base_get_for_user
 from providers.base import ChatMessage
 from providers.errors import ProviderError
-from providers.registry import PROVIDERS, default_provider_name
+from providers.registry import default_provider_name
 from raggen.errors import ApplicationError, Conflict, InvalidInput
 
 if TYPE_CHECKING:
@@ -48,205 +40,12 @@ if TYPE_CHECKING:
 
     User = AbstractBaseUser | AnonymousUser
 
+
 logger = logging.getLogger(__name__)
 
 SAVE_EVERY = 0.5  # seconds between saves of a streaming answer
-TITLE_CHARS = 80
 STOPPED_REASON = "Stopped by the user."
 INTERRUPTED_REASON = "The server stopped while writing this answer."
-PARAM_KEYS = ("temperature", "max_tokens", "top_k")
-
-
-# --- conversations -------------------------------------------------------------------------
-
-
-def title_from_question(question: str) -> str:
-    """The first words of ``question``, at most ``TITLE_CHARS`` characters."""
-    text = " ".join(question.split())
-    if len(text) <= TITLE_CHARS:
-        return text
-    return text[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
-
-
-def _user_id(user: User) -> int:
-    if not user.is_authenticated:
-        raise InvalidInput("Sign in first.")
-    return int(user.pk)
-
-
-def _check_provider(name: str) -> str:
-    if name and name not in PROVIDERS:
-        raise InvalidInput(f"There is no provider {name!r}; use one of {', '.join(PROVIDERS)}.")
-    return name
-
-
-def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {k: v for k, v in (params or {}).items() if k in PARAM_KEYS and v is not None}
-
-
-def _set_sources(
-    conversation: Conversation,
-    user: User,
-    knowledge_base_ids: Iterable[int],
-    document_ids: Iterable[int],
-) -> None:
-    kbs = [knowledge_base_get_for_user(kb_id, user) for kb_id in dict.fromkeys(knowledge_base_ids)]
-    wanted = set(document_ids)
-    documents = list(Document.objects.filter(pk__in=wanted, knowledge_base__in=kbs))
-    if len(documents) != len(wanted):
-        raise InvalidInput("Choose documents only from the attached knowledge bases.")
-    conversation.knowledge_bases.set(kbs)
-    conversation.documents.set(documents)
-
-
-@transaction.atomic
-def conversation_create(
-    *,
-    owner: User,
-    title: str = "",
-    knowledge_base_ids: Iterable[int] = (),
-    document_ids: Iterable[int] = (),
-    provider: str = "",
-    model: str = "",
-    params: Mapping[str, Any] | None = None,
-    system_prompt: str = "",
-    template_id: int | None = None,
-) -> Conversation:
-    """A conversation of ``owner`` over knowledge bases they can read (none: a plain chat),
-    optionally restricted to some of their documents. A template's parameter preset fills the
-    parameters not given. Raises ``NotFound`` for a knowledge base or template the owner cannot
-    see and ``InvalidInput`` for an unknown provider or a document outside the knowledge bases.
-    """
-    template = (
-        selectors.prompt_template_get_for_user(template_id, owner)
-        if template_id is not None
-        else None
-    )
-    preset = _clean_params(template.params) if template else {}
-    conversation = Conversation(
-        owner_id=_user_id(owner),
-        title=title.strip()[:200],
-        provider=_check_provider(provider),
-        model=model,
-        params={**preset, **_clean_params(params)},
-        system_prompt=system_prompt,
-        template=template,
-    )
-    conversation.full_clean()
-    conversation.save()
-    _set_sources(conversation, owner, knowledge_base_ids, document_ids)
-    return conversation
-
-
-@transaction.atomic
-def conversation_update(
-    conversation: Conversation,
-    *,
-    user: User,
-    title: str | None = None,
-    knowledge_base_ids: Iterable[int] | None = None,
-    document_ids: Iterable[int] | None = None,
-    provider: str | None = None,
-    model: str | None = None,
-    params: Mapping[str, Any] | None = None,
-    system_prompt: str | None = None,
-) -> Conversation:
-    """Rename the conversation or change what the next answers use (``None``: unchanged).
-    ``params`` are merged into the current ones. Raises like :func:`conversation_create`."""
-    if title is not None:
-        conversation.title = title.strip()[:200]
-    if provider is not None:
-        conversation.provider = _check_provider(provider)
-    if model is not None:
-        conversation.model = model
-    if params is not None:
-        conversation.params = {**conversation.params, **_clean_params(params)}
-    if system_prompt is not None:
-        conversation.system_prompt = system_prompt
-    conversation.full_clean()
-    conversation.save()
-    if knowledge_base_ids is not None or document_ids is not None:
-        kb_ids = (
-            knowledge_base_ids
-            if knowledge_base_ids is not None
-            else conversation.knowledge_bases.values_list("pk", flat=True)
-        )
-        doc_ids = document_ids if document_ids is not None else ()
-        _set_sources(conversation, user, list(kb_ids), list(doc_ids))
-    return conversation
-
-
-def conversation_delete(conversation: Conversation) -> None:
-    """Delete the conversation with its messages and citations; a running answer is stopped."""
-    run = _runs.get(conversation.pk)
-    if run is not None:
-        run.cancel()
-    conversation.delete()
-
-
-# --- prompt templates ------------------------------------------------------------------------
-
-
-def template_placeholders(body: str) -> list[str]:
-    """The ``{names}`` in ``body``, in order, each once. Raises ``InvalidInput`` for a malformed
-    body (a lone brace, a positional ``{}``)."""
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(body) if f is not None]
-    except ValueError as exc:
-        raise InvalidInput(f"The template is malformed: {exc}. Write {{{{ for a brace.}}") from exc
-    if any(not f.isidentifier() for f in fields):
-        raise InvalidInput("Placeholders are names in braces, like {topic}.")
-    return list(dict.fromkeys(fields))
-
-
-def prompt_template_create(
-    *, owner: User, name: str, body: str, params: Mapping[str, Any] | None = None
-) -> PromptTemplate:
-    """A personal template. Raises ``InvalidInput`` for a malformed body and ``Conflict`` when
-    the owner already has a template of that name."""
-    template_placeholders(body)
-    if PromptTemplate.objects.filter(owner_id=_user_id(owner), name=name).exists():
-        raise Conflict(f"You already have a template called {name!r}.")
-    template = PromptTemplate(
-        owner_id=_user_id(owner), name=name, body=body, params=_clean_params(params)
-    )
-    template.full_clean()
-    template.save()
-    return template
-
-
-def prompt_template_update(
-    template: PromptTemplate,
-    *,
-    name: str | None = None,
-    body: str | None = None,
-    params: Mapping[str, Any] | None = None,
-) -> PromptTemplate:
-    """Change a personal template (``None``: unchanged). Raises like the creation."""
-    if body is not None:
-        template_placeholders(body)
-        template.body = body
-    if name is not None and name != template.name:
-        if PromptTemplate.objects.filter(owner_id=template.owner_id, name=name).exists():
-            raise Conflict(f"You already have a template called {name!r}.")
-        template.name = name
-    if params is not None:
-        template.params = _clean_params(params)
-    template.full_clean()
-    template.save()
-    return template
-
-
-def prompt_template_render(template: PromptTemplate, values: Mapping[str, str]) -> str:
-    """The template's body with its placeholders filled. Raises ``InvalidInput`` naming the
-    placeholders without a value."""
-    missing = [name for name in template_placeholders(template.body) if name not in values]
-    if missing:
-        raise InvalidInput(f"Fill in {', '.join(missing)}.", {"missing": missing})
-    return template.body.format_map(dict(values))
-
-
-# --- the answer ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -255,40 +54,6 @@ class _Turn:
     user_message_id: int
     message_id: int
     request: AnswerRequest
-
-
-@dataclass
-class _Run:
-    """An answer being written in this process, and the queues of whoever listens to it."""
-
-    conversation_id: int
-    task: asyncio.Task[None] | None = None
-    queues: list[asyncio.Queue[ChatEvent | None]] = field(default_factory=list)
-
-    def subscribe(self) -> asyncio.Queue[ChatEvent | None]:
-        queue: asyncio.Queue[ChatEvent | None] = asyncio.Queue()
-        self.queues.append(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue[ChatEvent | None]) -> None:
-        with contextlib.suppress(ValueError):
-            self.queues.remove(queue)
-
-    def publish(self, event: ChatEvent | None) -> None:
-        for queue in self.queues:
-            queue.put_nowait(event)
-
-    def cancel(self) -> bool:
-        """Cancel the task, from any thread. False when there is none or it has finished."""
-        task = self.task
-        if task is None or task.done():
-            return False
-        task.get_loop().call_soon_threadsafe(task.cancel)
-        return True
-
-
-# Answers running in this process, by conversation id: one at a time per conversation.
-_runs: dict[int, _Run] = {}
 
 
 def _history(conversation: Conversation, before_id: int) -> tuple[ChatMessage, ...]:
@@ -447,7 +212,7 @@ class _StoppedElsewhere(Exception):
     pass
 
 
-async def _stream_into(run: _Run, turn: _Turn, outcome: _Outcome) -> None:
+async def _stream_into(run: Run, turn: _Turn, outcome: _Outcome) -> None:
     started = turn.request.started
     last_save = time.monotonic()
     async with contextlib.aclosing(answer_stream(turn.request)) as events:
@@ -471,7 +236,7 @@ async def _stream_into(run: _Run, turn: _Turn, outcome: _Outcome) -> None:
             run.publish(event)
 
 
-async def _answer(run: _Run, turn: _Turn) -> None:
+async def _answer(run: Run, turn: _Turn) -> None:
     """The detached task: stream, save, and always finish the message and the listeners."""
     outcome = _Outcome()
     run.publish(
@@ -503,7 +268,7 @@ async def _answer(run: _Run, turn: _Turn) -> None:
         except Exception:
             logger.exception("answer %s could not be saved", turn.message_id)
         finally:
-            _runs.pop(turn.conversation_id, None)
+            runs.pop(turn.conversation_id, None)
             done: DoneEvent = {
                 "type": "done",
                 "message_id": turn.message_id,
@@ -535,9 +300,9 @@ async def message_send(
     user's, ``Conflict`` while another answer is being written in it, and ``InvalidInput``.
     """
     await database_sync_to_async(selectors.conversation_get_for_user)(conversation_id, user)
-    if conversation_id in _runs:
+    if conversation_id in runs:
         raise Conflict("An answer is still being written in this conversation; stop it first.")
-    run = _runs[conversation_id] = _Run(conversation_id)
+    run = runs[conversation_id] = Run(conversation_id)
     try:
         turn = await database_sync_to_async(_turn_prepare)(
             user=user,
@@ -549,7 +314,7 @@ async def message_send(
             params=params,
         )
     except BaseException:
-        _runs.pop(conversation_id, None)
+        runs.pop(conversation_id, None)
         raise
     queue = run.subscribe()
     run.task = asyncio.create_task(_answer(run, turn), name=f"answer-{turn.message_id}")
@@ -588,7 +353,7 @@ async def answer_stop(*, user: User, conversation_id: int) -> bool:
     ``stopped``. An answer running in another process notices at its next save. Returns whether
     there was one. Raises ``NotFound`` for a conversation that is not the user's."""
     await database_sync_to_async(selectors.conversation_get_for_user)(conversation_id, user)
-    run = _runs.get(conversation_id)
+    run = runs.get(conversation_id)
     if run is not None and run.cancel():
         return True
     return bool(await database_sync_to_async(_stop_elsewhere)(conversation_id))
@@ -597,6 +362,6 @@ async def answer_stop(*, user: User, conversation_id: int) -> bool:
 async def answer_wait(conversation_id: int) -> None:
     """Wait until the answer running in this process for the conversation is saved (tests,
     shutdown)."""
-    run = _runs.get(conversation_id)
+    run = runs.get(conversation_id)
     if run is not None and run.task is not None:
         await asyncio.wait({run.task})
