@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "documents",
     "providers",
     "chat",
+    "web",
 ]
 
 MIDDLEWARE = [

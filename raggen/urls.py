@@ -11,6 +11,7 @@ from raggen.api import api, register_routers
 register_routers()
 
 urlpatterns = [
+    path("", include("web.urls")),
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -1,0 +1,72 @@
+"""Every string the JavaScript shows, translated on the server and handed to the page as one
+``json_script`` dictionary (``window.RAGGEN_I18N`` in ``static/js/ui.js``)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
+
+
+def js_strings() -> dict[str, str]:
+    """The translated JavaScript strings of the current language, by key."""
+    return {
+        "newConversation": _("New conversation"),
+        "untitled": _("Untitled conversation"),
+        "rename": _("Rename"),
+        "renamePrompt": _("New name of the conversation:"),
+        "delete": _("Delete"),
+        "deleteConversation": _("Delete this conversation and its messages?"),
+        "noConversations": _("No conversations yet."),
+        "you": _("You"),
+        "assistant": _("Assistant"),
+        "copy": _("Copy"),
+        "exportMarkdown": _("Export Markdown"),
+        "exportJson": _("Export JSON"),
+        "copied": _("Copied"),
+        "regenerate": _("Regenerate"),
+        "stop": _("Stop"),
+        "stopped": _("Stopped."),
+        "thinking": _("Searching the documents…"),
+        "sourceTitle": _("Source [%(n)s]"),
+        "page": _("page %(n)s"),
+        "openOriginal": _("Open the original file at this page"),
+        "openOriginalNoPage": _("Open the original file"),
+        "noDocument": _("The document of this passage was deleted."),
+        "connectionLost": _("The connection was lost. Reload the page to continue."),
+        "error": _("Error"),
+        "failed": _("The answer failed."),
+        "noTemplates": _("No prompt templates."),
+        "usage": _("%(model)s · %(tokens)s tokens · %(seconds)s s"),
+        "allDocuments": _("All documents"),
+        "notConfigured": _("not configured"),
+        "saved": _("Saved."),
+        "savedReindexing": _("Saved. The documents are being re-indexed."),
+        "confirmDeleteKb": _(
+            "Delete the knowledge base “%(name)s” with all its documents and its index?"
+            " This cannot be undone."
+        ),
+        "confirmDeleteDocument": _("Delete the document “%(name)s”?"),
+        "uploading": _("Uploading…"),
+        "uploadFailed": _("Upload failed: %(reason)s"),
+        "duplicate": _("already in this knowledge base"),
+        "reindexQueued": _("Queued for re-indexing."),
+        "noHits": _("Nothing found."),
+        "dense": pgettext("score", "dense"),
+        "keyword": pgettext("score", "keyword"),
+        "fused": pgettext("score", "fused"),
+        "status_queued": _("Queued"),
+        "status_extracting": _("Extracting text"),
+        "status_chunking": _("Chunking"),
+        "status_embedding": _("Embedding"),
+        "status_indexed": _("Indexed"),
+        "status_failed": _("Failed"),
+        "pagesDone": _("%(n)s pages read"),
+        "view": _("View"),
+        "newVersion": _("New version"),
+        "reindex": _("Re-index"),
+        "retry": _("Retry"),
+        "chunks": _("%(n)s chunks"),
+        "pages": _("%(n)s pages"),
+        "version": _("version %(n)s"),
+        "newVersionOf": _("new version of document %(n)s"),
+    }
