@@ -483,12 +483,18 @@
   });
   toggle("sidebar-toggle", "sidebar", "sidebar-open");
   toggle("settings-toggle", "chat-settings", "settings-open");
-  document.addEventListener("keydown", function (e) {
-    if (e.key === "Escape") {
-      ["sidebar-open", "settings-open"].forEach(function (c) { document.body.classList.remove(c); });
-      $("sidebar-toggle").setAttribute("aria-expanded", "false");
-      $("settings-toggle").setAttribute("aria-expanded", "false");
-    }
+  function closePanels() {
+    var wasOpen = document.body.classList.contains("sidebar-open") ? "sidebar-toggle"
+      : document.body.classList.contains("settings-open") ? "settings-toggle" : null;
+    ["sidebar-open", "settings-open"].forEach(function (c) { document.body.classList.remove(c); });
+    $("sidebar-toggle").setAttribute("aria-expanded", "false");
+    $("settings-toggle").setAttribute("aria-expanded", "false");
+    if (wasOpen) { $(wasOpen).focus(); }
+  }
+  document.addEventListener("keydown", function (e) { if (e.key === "Escape") { closePanels(); } });
+  document.querySelectorAll(".panel-close").forEach(function (b) { b.addEventListener("click", closePanels); });
+  document.querySelector(".chat-main").addEventListener("click", function (e) {
+    if (document.body.classList.contains("sidebar-open") && !e.target.closest("#settings-toggle")) { closePanels(); }
   });
   if (state.conversation) {
     document.querySelectorAll("#source-picker details").forEach(function (details) {
