@@ -1,16 +1,18 @@
 """The chat websocket: thin, no business logic and no ORM calls.
 
-Client → server: ``{"type": "send", "content": ..., "regenerate": false, "provider": ...,
-"model": ..., "params": {...}}`` (``MessageSendIn`` of the HTTP API plus ``type``) and
-``{"type": "stop"}``. Server → client: the events of :func:`chat.services.message_send`, and
-``{"type": "error", "message": ...}`` for a message it cannot act on.
+Client → server, validated with the HTTP API's schemas (``MessageSendIn`` plus ``type``):
+``{"type": "send", "content": ..., "provider": ..., "model": ..., "params": {...}}``,
+``{"type": "regenerate"}`` and ``{"type": "stop"}``. Server → client: the typed events of
+:func:`chat.services.message_send` (``start``, ``sources``, ``delta``, ``citations``, ``usage``,
+``error``, ``done``), and ``{"type": "error", "message": ...}`` for a message it cannot act on.
+A client that connects while an answer is being written gets that answer's events from its
+start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -19,10 +21,8 @@ from pydantic import ValidationError
 
 from chat import services
 from chat.events import ChatEvent, error_event
-from chat.schemas import SocketSendIn, chat_socket_adapter
+from chat.schemas import SocketRegenerateIn, SocketSendIn, chat_socket_adapter
 from raggen.errors import ApplicationError, NotFound
-
-logger = logging.getLogger(__name__)
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -44,6 +44,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await services.conversation_check(user=user, conversation_id=self.conversation_id)
         except NotFound:
             await self.close(code=4404)
+            return
+        self._start(services.answer_follow(user=user, conversation_id=self.conversation_id))
 
     async def disconnect(self, code: int) -> None:
         if self.forwarding is not None:
@@ -55,23 +57,27 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         except ValidationError as exc:
             await self.send_json(error_event(_describe(exc)))
             return
-        if isinstance(message, SocketSendIn):
+        user = self.scope["user"]
+        if isinstance(message, SocketSendIn | SocketRegenerateIn):
             if self.forwarding is not None and not self.forwarding.done():
                 await self.send_json(error_event("Wait for the answer, or stop it first."))
                 return
-            events = services.message_send(
-                user=self.scope["user"],
-                conversation_id=self.conversation_id,
-                **message.service_options(),
+            options = (
+                message.service_options()
+                if isinstance(message, SocketSendIn)
+                else {"regenerate": True}
             )
-            self.forwarding = asyncio.create_task(self._forward(events))
-        else:
-            try:
-                await services.answer_stop(
-                    user=self.scope["user"], conversation_id=self.conversation_id
-                )
-            except ApplicationError as exc:
-                await self.send_json(error_event(exc.message))
+            self._start(
+                services.message_send(user=user, conversation_id=self.conversation_id, **options)
+            )
+            return
+        try:
+            await services.answer_stop(user=user, conversation_id=self.conversation_id)
+        except ApplicationError as exc:
+            await self.send_json(error_event(exc.message))
+
+    def _start(self, events: AsyncGenerator[ChatEvent, None]) -> None:
+        self.forwarding = asyncio.create_task(self._forward(events))
 
     async def _forward(self, events: AsyncGenerator[ChatEvent, None]) -> None:
         try:

@@ -119,12 +119,19 @@ class SocketSendIn(MessageSendIn):
     type: Literal["send"]
 
 
+class SocketRegenerateIn(Schema):
+    """Answer the last question again (the last answer is replaced)."""
+
+    type: Literal["regenerate"]
+
+
 class SocketStopIn(Schema):
     type: Literal["stop"]
 
 
-ChatSocketIn = Annotated[SocketSendIn | SocketStopIn, Field(discriminator="type")]
-chat_socket_adapter: TypeAdapter[SocketSendIn | SocketStopIn] = TypeAdapter(ChatSocketIn)
+SocketIn = SocketSendIn | SocketRegenerateIn | SocketStopIn
+ChatSocketIn = Annotated[SocketIn, Field(discriminator="type")]
+chat_socket_adapter: TypeAdapter[SocketIn] = TypeAdapter(ChatSocketIn)
 
 
 class StopOut(Schema):

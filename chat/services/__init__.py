@@ -12,6 +12,7 @@ from __future__ import annotations
 from chat.services._answers import (
     INTERRUPTED_REASON,
     STOPPED_REASON,
+    answer_follow,
     answer_stop,
     answer_wait,
     conversation_check,
@@ -34,6 +35,7 @@ from chat.services._templates import (
 __all__ = [
     "INTERRUPTED_REASON",
     "STOPPED_REASON",
+    "answer_follow",
     "answer_stop",
     "answer_wait",
     "conversation_check",

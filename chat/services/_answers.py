@@ -299,9 +299,11 @@ async def message_send(
     provider streams. Raises, before any event, ``NotFound`` for a conversation that is not the
     user's, ``Conflict`` while another answer is being written in it, and ``InvalidInput``.
     """
-    await database_sync_to_async(selectors.conversation_get_for_user)(conversation_id, user)
     if conversation_id in runs:
+        await conversation_check(user=user, conversation_id=conversation_id)  # NotFound first
         raise Conflict("An answer is still being written in this conversation; stop it first.")
+    # Registered before the first await, so that a second question cannot slip in meanwhile;
+    # the access check is in _turn_prepare.
     run = runs[conversation_id] = Run(conversation_id)
     try:
         turn = await database_sync_to_async(_turn_prepare)(
@@ -318,6 +320,22 @@ async def message_send(
         raise
     queue = run.subscribe()
     run.task = asyncio.create_task(_answer(run, turn), name=f"answer-{turn.message_id}")
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+    finally:
+        run.unsubscribe(queue)
+
+
+async def answer_follow(*, user: User, conversation_id: int) -> AsyncGenerator[ChatEvent, None]:
+    """The events of the answer being written in the conversation by this process, from its
+    ``start`` (replayed) to its ``done``; nothing when none is. For a client that reconnects
+    mid-answer. Raises ``NotFound`` for a conversation that is not the user's."""
+    await conversation_check(user=user, conversation_id=conversation_id)
+    run = runs.get(conversation_id)
+    if run is None or run.task is None:
+        return
+    queue = run.subscribe()
     try:
         while (event := await queue.get()) is not None:
             yield event

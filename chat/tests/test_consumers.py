@@ -147,3 +147,41 @@ async def test_a_second_send_while_answering_gets_an_error_not_a_second_answer(a
     assert errors and "Wait for the answer" in errors[0]["message"]
     assert await db(Message.objects.filter(role="user").count)() == 1
     await comm.disconnect()
+
+
+async def test_regenerate_over_the_socket_answers_the_last_question_again(alice, openai_fake):
+    conversation = await db(make_conversation)(alice, provider="offline")
+    comm = communicator(alice, conversation.pk)
+    await comm.connect()
+    await comm.send_json_to({"type": "send", "content": "Hello"})
+    first = await receive_until_done(comm)
+
+    await comm.send_json_to({"type": "regenerate"})
+    second = await receive_until_done(comm)
+
+    assert second[0]["user_message_id"] == first[0]["user_message_id"]
+    assert second[-1]["message_id"] != first[-1]["message_id"]
+    assert await db(Message.objects.count)() == 2
+    await comm.disconnect()
+
+
+async def test_a_client_that_reconnects_mid_answer_gets_the_answer_from_its_start(
+    alice, openai_fake
+):
+    tokens = [f"r{i} " for i in range(10)]
+    openai_fake.script = Script(tokens=tokens, token_delay=0.05)
+    conversation = await db(make_conversation)(alice, provider="openai")
+    first = communicator(alice, conversation.pk)
+    await first.connect()
+    await first.send_json_to({"type": "send", "content": "Q"})
+    while (await first.receive_json_from(timeout=5))["type"] != "delta":
+        pass
+    await first.disconnect()
+
+    second = communicator(alice, conversation.pk)
+    await second.connect()
+    events = await receive_until_done(second)
+
+    assert events[0]["type"] == "start"
+    assert "".join(e["text"] for e in events if e["type"] == "delta") == "".join(tokens)
+    await second.disconnect()
