@@ -35,17 +35,22 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        await self.accept()  # before closing, so that the client sees the reason code
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self._refuse(4401)
             return
         self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
         try:
             await services.conversation_check(user=user, conversation_id=self.conversation_id)
         except NotFound:
-            await self.close(code=4404)
+            await self._refuse(4404)
             return
-        self._start(services.answer_follow(user=user, conversation_id=self.conversation_id))
+        await self.accept()
+        if services.answer_running(self.conversation_id):
+            self._start(services.answer_follow(user=user, conversation_id=self.conversation_id))
+
+    async def _refuse(self, code: int) -> None:
+        await self.accept()  # before closing, so that the client sees the reason code
+        await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
         if self.forwarding is not None:

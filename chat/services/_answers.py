@@ -327,6 +327,13 @@ async def message_send(
         run.unsubscribe(queue)
 
 
+def answer_running(conversation_id: int) -> bool:
+    """Whether this process is writing an answer in the conversation (no access check: it
+    reveals nothing but to the owner, whose access the caller has checked)."""
+    run = runs.get(conversation_id)
+    return run is not None and run.task is not None and not run.task.done()
+
+
 async def answer_follow(*, user: User, conversation_id: int) -> AsyncGenerator[ChatEvent, None]:
     """The events of the answer being written in the conversation by this process, from its
     ``start`` (replayed) to its ``done``; nothing when none is. For a client that reconnects
