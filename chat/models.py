@@ -33,6 +33,12 @@ class PromptTemplate(models.Model):
         ordering = ("name", "id")
         constraints = (
             models.UniqueConstraint(fields=("owner", "name"), name="prompt_template_unique_name"),
+            # NULL owners are distinct in SQL: global names need their own constraint.
+            models.UniqueConstraint(
+                fields=("name",),
+                condition=models.Q(owner__isnull=True),
+                name="prompt_template_unique_global_name",
+            ),
         )
 
     def __str__(self) -> str:
