@@ -289,3 +289,23 @@ def test_providers_are_listed_with_the_default_marked(alice_client):
 @pytest.mark.django_db
 def test_the_api_needs_a_signed_in_user(client):
     assert client.get(f"{API}/conversations").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stop_without_a_running_answer_says_nothing_was_stopped(alice_client, alice):
+    conversation = make_conversation(alice)
+
+    response = post(alice_client, f"/conversations/{conversation.pk}/stop", {})
+
+    assert response.status_code == 200 and response.json() == {"stopped": False}
+
+
+@pytest.mark.django_db
+def test_the_openapi_schema_lists_the_chat_endpoints(alice_client):
+    paths = alice_client.get(f"{API}/openapi.json").json()["paths"]
+
+    assert {
+        f"{API}/conversations/{{conversation_id}}/messages",
+        f"{API}/conversations/{{conversation_id}}/export",
+        f"{API}/prompt-templates/{{template_id}}/render",
+    } <= set(paths)

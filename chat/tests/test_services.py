@@ -320,3 +320,25 @@ async def test_deleting_a_conversation_mid_answer_stops_it_without_errors(
     assert events[-1]["status"] == "stopped"
     assert not await db(Message.objects.exists)()
     assert "could not be saved" not in caplog.text
+
+
+async def test_an_answer_stopped_by_another_process_notices_at_its_next_save(
+    alice, openai_fake, monkeypatch
+):
+    monkeypatch.setattr(answers, "SAVE_EVERY", 0.0)
+    openai_fake.script = Script(tokens=[f"w{i} " for i in range(40)], token_delay=0.05)
+    conversation = await db(make_conversation)(alice, provider="openai")
+    stream = services.message_send(user=alice, conversation_id=conversation.pk, content="Q")
+    start = await anext(stream)
+    assert start["type"] == "start"
+    while (await anext(stream))["type"] != "delta":
+        pass
+
+    # What answer_stop does when the answer runs in another server process.
+    assert await db(answers._stop_elsewhere)(conversation.pk) == 1
+    events: list[Any] = [e async for e in stream]
+
+    assert events[-1]["status"] == "stopped"
+    message = await db(Message.objects.get)(pk=start["message_id"])
+    assert message.status == MessageStatus.STOPPED and message.content.startswith("w0 ")
+    assert len(message.content.split()) < 40
