@@ -235,7 +235,8 @@
     list.appendChild(bubble);
   }
   function usageText(model, tokens, ms) {
-    return t("usage", { model: model, tokens: tokens === null || tokens === undefined ? "?" : tokens, seconds: ms ? (ms / 1000).toFixed(1) : "?" });
+    if (tokens === null || tokens === undefined || !ms) { return model; }
+    return t("usage", { model: model, tokens: tokens, seconds: (ms / 1000).toFixed(1) });
   }
   function loadMessages() {
     return R.api("GET", "/api/v1/conversations/" + state.conversation.id + "/messages?limit=500").then(function (page) {
@@ -386,15 +387,20 @@
 
   // --- the prompt-templates menu ("/" at the start of the input) ------------------------
   function templates() {
-    if (state.templates) { return Promise.resolve(state.templates); }
-    return R.api("GET", "/api/v1/prompt-templates").then(function (items) { state.templates = items; return items; });
+    if (!state.templates) {
+      state.templates = R.api("GET", "/api/v1/prompt-templates").catch(function (e) { state.templates = null; throw e; });
+    }
+    return state.templates;
   }
   function closeMenu() { $("template-menu").hidden = true; input.setAttribute("aria-expanded", "false"); }
   function updateMenu() {
     var text = input.value;
     if (text.charAt(0) !== "/" || text.indexOf("\n") >= 0) { closeMenu(); return; }
-    var filter = text.slice(1).toLowerCase();
     templates().then(function (items) {
+      // The input may have changed while the templates loaded.
+      var text = input.value;
+      if (text.charAt(0) !== "/" || text.indexOf("\n") >= 0) { closeMenu(); return; }
+      var filter = text.slice(1).toLowerCase();
       var menu = $("template-menu");
       var shown = items.filter(function (tpl) { return tpl.name.toLowerCase().indexOf(filter) >= 0; });
       menu.textContent = "";
@@ -462,7 +468,10 @@
   $("composer").addEventListener("submit", onSubmit);
   input.addEventListener("keydown", onKeyDown);
   input.addEventListener("input", function () { state.menuIndex = 0; updateMenu(); });
-  input.addEventListener("blur", function () { setTimeout(closeMenu, 150); });
+  input.addEventListener("blur", function () {
+    // Later, so that a click on an option lands first; not if the input has the focus again.
+    setTimeout(function () { if (document.activeElement !== input) { closeMenu(); } }, 150);
+  });
   stopButton.addEventListener("click", function () {
     if (state.socket && state.streaming) { state.socket.send(JSON.stringify({ type: "stop" })); }
   });
