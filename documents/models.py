@@ -51,6 +51,18 @@ class KnowledgeBase(models.Model):
         ordering = ("name", "id")
         constraints = (
             models.UniqueConstraint(fields=("owner", "name"), name="kb_unique_name_per_owner"),
+            models.CheckConstraint(
+                condition=models.Q(max_chunk_tokens__gte=16, max_chunk_tokens__lte=2048),
+                name="kb_chunk_size_range",
+                violation_error_message=_("The maximum chunk size must be 16 to 2048 tokens."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(overlap_tokens__lte=models.F("max_chunk_tokens") / 2),
+                name="kb_overlap_at_most_half",
+                violation_error_message=_(
+                    "The overlap can be at most half of the maximum chunk size."
+                ),
+            ),
         )
 
     def __str__(self) -> str:

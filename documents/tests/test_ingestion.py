@@ -262,3 +262,14 @@ async def _receive(layer: Any, channel: str) -> Any:
     import asyncio
 
     return await asyncio.wait_for(layer.receive(channel), timeout=0.2)
+
+
+def test_chunk_settings_the_chunker_cannot_use_are_refused_by_service_and_database(alice):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(InvalidInput, match="at most half"):
+        services.knowledge_base_create(
+            owner=alice, name="Bad", max_chunk_tokens=200, overlap_tokens=150
+        )
+    with pytest.raises(ValidationError, match="at most half"):
+        KnowledgeBase(owner=alice, name="Bad", max_chunk_tokens=100, overlap_tokens=60).full_clean()
