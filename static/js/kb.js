@@ -109,9 +109,20 @@
   function addRow(doc) {
     var old = document.querySelector('#doc-rows tr[data-id="' + doc.id + '"]');
     var row = docRow(doc);
+    // A new version (or a re-index, which builds one) names the document it replaces until
+    // it takes over; then the old row goes.
+    var replaces = doc.replaces_id || (old && old.dataset.replaces);
     if (old) { old.replaceWith(row); } else { $("doc-rows").prepend(row); }
     $("no-documents").hidden = true;
     if (pending[doc.id]) { applyProgress(row, pending[doc.id]); delete pending[doc.id]; }
+    if (replaces && String(replaces) !== String(doc.id)) {
+      if (doc.is_current) {
+        var previous = document.querySelector('#doc-rows tr[data-id="' + replaces + '"]');
+        if (previous) { previous.remove(); }
+      } else {
+        row.dataset.replaces = replaces;
+      }
+    }
     return row;
   }
   function refreshDocument(id) {

@@ -1,0 +1,190 @@
+"""Managing knowledge bases, documents and conversations in a real browser (Debian's headless
+Chromium against a real daphne)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from chat.models import Conversation, Message
+from conftest import SHARED
+from documents.models import Document, KnowledgeBase
+from web.tests.conftest import logged_in_context
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ENCRYPTED_PDF = (
+    SHARED / "testdata" / "docs" / "pdf" / "sample-files" / "libreoffice-writer-password.pdf"
+)
+INDEXING_TIMEOUT_MS = 240_000
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def _drop_files(page: Any, selector: str, files: list[tuple[str, str]]) -> None:
+    """Drops text files on ``selector`` as a user dragging them from the desktop would."""
+    transfer = page.evaluate_handle(
+        """(files) => {
+            const transfer = new DataTransfer();
+            for (const [name, text] of files) {
+                transfer.items.add(new File([text], name, { type: "text/plain" }));
+            }
+            return transfer;
+        }""",
+        files,
+    )
+    page.dispatch_event(selector, "dragenter", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+def _row(page: Any, title: str) -> Any:
+    return page.locator("#doc-rows tr[data-id]", has=page.locator(".doc-name a", has_text=title))
+
+
+def test_knowledge_base_and_documents_are_managed_from_the_page(
+    browser, live_server_url, client, alice
+):
+    server = live_server_url
+    context = logged_in_context(browser, server, client, alice)
+    page = context.new_page()
+    page.goto(server.url + "/kb/")
+    page.fill("#new-name", "Policies")
+    page.locator("#kb-create-form summary").click()
+    page.fill("#new-max-chunk", "120")
+    page.locator("#kb-create-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*/kb/\d+/$"))
+    kb = KnowledgeBase.objects.get(owner=alice, name="Policies")
+    assert kb.max_chunk_tokens == 120
+    expect(page.locator("#kb-max-chunk")).to_have_value("120")
+
+    _drop_files(
+        page,
+        "#drop-zone",
+        [("leave.txt", "Holidays are 28 days a year."), ("travel.md", "# Travel\n\nTrains.")],
+    )
+    for title in ("leave", "travel"):
+        expect(_row(page, title).locator(".status-label")).to_have_text(
+            "Indexed", timeout=INDEXING_TIMEOUT_MS
+        )
+
+    page.set_input_files("#file-input", str(ENCRYPTED_PDF))
+    broken = _row(page, "libreoffice-writer-password")
+    expect(broken.locator(".status-label")).to_have_text("Failed", timeout=INDEXING_TIMEOUT_MS)
+    expect(broken.locator(".failure-reason")).to_be_visible()
+    expect(broken.locator("[data-action=retry]")).to_be_visible()
+    reason = Document.objects.get(knowledge_base=kb, title="libreoffice-writer-password")
+    expect(broken.locator(".failure-reason")).to_have_text(reason.failure_reason)
+
+    leave = Document.objects.get(knowledge_base=kb, title="leave")
+    with page.expect_file_chooser() as chooser:
+        _row(page, "leave").locator("[data-action=version]").click()
+    chooser.value.set_files(
+        files=[{"name": "leave.txt", "mimeType": "text/plain", "buffer": b"Holidays: 30 days."}]
+    )
+    _eventually(
+        lambda: Document.objects.filter(replaces=None, is_current=True, version=2).exists(),
+        timeout=INDEXING_TIMEOUT_MS / 1000,
+    )
+    expect(page.locator(f'#doc-rows tr[data-id="{leave.pk}"]')).to_have_count(0)
+    expect(_row(page, "leave")).to_have_count(1)
+    expect(_row(page, "leave")).to_contain_text("version 2")
+
+    travel = _row(page, "travel")
+    travel.locator("[data-action=delete]").click()
+    page.locator("#confirm-dialog button[value=cancel]").click()
+    expect(travel).to_have_count(1)
+    travel.locator("[data-action=delete]").click()
+    expect(page.locator("#confirm-text")).to_contain_text("travel")
+    page.locator("#confirm-ok").click()
+    expect(travel).to_have_count(0)
+    assert not Document.objects.filter(knowledge_base=kb, title="travel").exists()
+
+    page.fill("#kb-keyword", "0.5")
+    page.locator("#kb-settings-form button[type=submit]").click()
+    expect(page.locator("#kb-settings-status")).to_have_text("Saved.")
+    kb.refresh_from_db()
+    assert kb.keyword_weight == 0.5
+
+    page.goto(server.url + "/kb/")
+    item = page.locator("#kb-list li", has_text="Policies")
+    item.locator("[data-action=delete-kb]").click()
+    expect(page.locator("#confirm-text")).to_contain_text("Policies")
+    page.locator("#confirm-ok").click()
+    expect(item).to_have_count(0)
+    assert not KnowledgeBase.objects.filter(pk=kb.pk).exists()
+    context.close()
+
+
+def test_conversations_are_searched_renamed_deleted_copied_regenerated_and_configured(
+    browser, live_server_url, client, alice
+):
+    server = live_server_url
+    kb = KnowledgeBase.objects.create(owner=alice, name="Handbook")
+    holidays = Conversation.objects.create(owner=alice, title="Holidays")
+    Message.objects.create(conversation=holidays, role="user", content="How many days?")
+    Message.objects.create(
+        conversation=holidays, role="assistant", status="complete", content="**28** days."
+    )
+    Conversation.objects.create(owner=alice, title="Travel")
+    context = logged_in_context(browser, server, client, alice)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(server.url + f"/c/{holidays.pk}/")
+    sidebar = page.locator("#conversation-list")
+
+    page.fill("#conversation-search", "Trav")
+    expect(sidebar.locator("li")).to_have_count(1)
+    expect(sidebar).to_contain_text("Travel")
+    page.fill("#conversation-search", "")
+    expect(sidebar.locator("li")).to_have_count(2)
+
+    page.once("dialog", lambda dialog: dialog.accept("Trips"))
+    sidebar.locator("li", has_text="Travel").locator("[data-action=rename]").click()
+    expect(sidebar).to_contain_text("Trips")
+    assert Conversation.objects.filter(owner=alice, title="Trips").exists()
+    page.once("dialog", lambda dialog: dialog.accept())
+    sidebar.locator("li", has_text="Trips").locator("[data-action=delete]").click()
+    expect(sidebar.locator("li")).to_have_count(1)
+    assert not Conversation.objects.filter(owner=alice, title="Trips").exists()
+
+    answer = page.locator(".msg.assistant").first
+    answer.locator("[data-action=copy]").click()
+    expect(answer.locator("[data-action=copy]")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == "**28** days."
+
+    answer.locator("[data-action=regenerate]").click()
+    fresh = page.locator(".msg.assistant")
+    expect(fresh).to_have_count(1)
+    expect(fresh).to_have_attribute("data-status", "complete", timeout=60_000)
+    assert Message.objects.filter(conversation=holidays, role="assistant").count() == 1
+    assert "**28**" not in Message.objects.get(conversation=holidays, role="assistant").content
+
+    export = page.get_attribute("#export-markdown", "href")
+    assert export is not None
+    exported = page.request.get(server.url + export)
+    assert exported.status == 200
+    assert "How many days?" in exported.text()
+
+    expect(page.locator('#provider-select option[value="yandexgpt"]')).to_be_disabled()
+    page.fill("#param-max-tokens", "500")
+    page.locator("#param-max-tokens").dispatch_event("change")
+    page.locator(f'#source-picker input[name=kb][value="{kb.pk}"]').check()
+
+    def saved() -> bool:
+        holidays.refresh_from_db()
+        return holidays.params.get("max_tokens") == 500 and list(
+            holidays.knowledge_bases.values_list("pk", flat=True)
+        ) == [kb.pk]
+
+    _eventually(saved)
+    context.close()
