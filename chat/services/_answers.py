@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from chat.models import (
     MessageStatus,
     Role,
 )
-from chat.pipeline import AnswerRequest, GenerationParams, answer_stream
+from chat.pipeline import AnswerRequest, GenerationParams, answer_stream, with_passages
 from chat.services._conversations import conversation_update, title_from_question
 from chat.services._runs import Run, runs
 from documents.models import Chunk, Document
@@ -139,6 +139,18 @@ def _turn_prepare(
         instructions=conversation.system_prompt,
     )
     return _Turn(conversation.pk, question.pk, answer.pk, request)
+
+
+def _turn_prepare_and_retrieve(**options: Any) -> _Turn:
+    """:func:`_turn_prepare`, then retrieval in the same database round trip, outside its
+    transaction. A retrieval error is left to the answer's task, which retries and fails the
+    answer with the reason (the question is saved by then)."""
+    turn = _turn_prepare(**options)
+    try:
+        return replace(turn, request=with_passages(turn.request))
+    except Exception:
+        logger.warning("retrieval for answer %s failed", turn.message_id, exc_info=True)
+        return turn
 
 
 def _save_partial(message_id: int, text: str) -> bool:
@@ -306,7 +318,7 @@ async def message_send(
     # the access check is in _turn_prepare.
     run = runs[conversation_id] = Run(conversation_id)
     try:
-        turn = await database_sync_to_async(_turn_prepare)(
+        turn = await database_sync_to_async(_turn_prepare_and_retrieve)(
             user=user,
             conversation_id=conversation_id,
             content=content,

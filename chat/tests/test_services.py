@@ -342,3 +342,23 @@ async def test_an_answer_stopped_by_another_process_notices_at_its_next_save(
     message = await db(Message.objects.get)(pk=start["message_id"])
     assert message.status == MessageStatus.STOPPED and message.content.startswith("w0 ")
     assert len(message.content.split()) < 40
+
+
+async def test_a_retrieval_error_fails_the_answer_with_its_reason_and_keeps_the_question(
+    alice, kb, monkeypatch
+):
+    from chat import pipeline
+
+    def broken_search(**kwargs: Any) -> Any:
+        raise InvalidInput("The index of this knowledge base is being rebuilt.")
+
+    monkeypatch.setattr(pipeline, "search", broken_search)
+    conversation = await db(make_conversation)(alice, kb, provider="offline")
+
+    events = await ask(alice, conversation.pk, "When are invoices paid?")
+
+    assert [e["type"] for e in events] == ["start", "error", "done"]
+    message = await db(answer_of)(events)
+    assert message.status == MessageStatus.FAILED and "being rebuilt" in message.error
+    question = await db(Message.objects.get)(pk=events[0]["user_message_id"])
+    assert question.content == "When are invoices paid?"
