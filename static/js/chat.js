@@ -286,7 +286,10 @@
       paintSoon(bubble);
     } else if (event.type === "citations") { bubble.citations = event.citations; paintSoon(bubble); }
     else if (event.type === "usage") { s.usage = event; }
-    else if (event.type === "error") { s.error = event.message; }
+    else if (event.type === "error") {
+      // Before "start" nothing was saved and no "done" follows: this answer is over.
+      if (bubble.dataset.id) { s.error = event.message; } else { finish("failed", event.message); }
+    }
     else if (event.type === "done") { finish(event.status, s.error); }
   }
 

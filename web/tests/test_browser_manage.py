@@ -188,3 +188,31 @@ def test_conversations_are_searched_renamed_deleted_copied_regenerated_and_confi
 
     _eventually(saved)
     context.close()
+
+
+def test_a_refused_question_shows_the_reason_and_frees_the_composer(
+    browser, live_server_url, client, alice
+):
+    server = live_server_url
+    conversation = Conversation.objects.create(owner=alice, title="Limits")
+    context = logged_in_context(browser, server, client, alice)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.fill("#param-max-tokens", "99999")  # above the API's limit of 32000
+    page.fill("#composer-input", "How many days?")
+    page.keyboard.press("Enter")
+    # A new conversation is refused as a whole: the reason shows, nothing is sent.
+    expect(page.locator("#chat-status")).to_contain_text("max_tokens")
+    assert page.locator(".msg").count() == 0
+
+    page.goto(server.url + f"/c/{conversation.pk}/")
+    page.fill("#param-max-tokens", "99999")
+    page.fill("#composer-input", "How many days?")
+    page.keyboard.press("Enter")
+    # Over the websocket the question is refused before it starts: no "done" follows.
+    answer = page.locator(".msg.assistant").last
+    expect(answer).to_have_attribute("data-status", "failed", timeout=30_000)
+    expect(answer.locator(".msg-meta")).to_contain_text("max_tokens")
+    expect(page.locator("#send-button")).to_be_enabled()
+    expect(page.locator("#stop-button")).to_be_hidden()
+    context.close()

@@ -159,3 +159,22 @@ def test_pages_use_only_local_assets(alice_client, alice):
         html = alice_client.get(path).content.decode()
         for src in re.findall(r'(?:src|href)="([^"]+)"', html):
             assert not src.startswith(("http:", "https:", "//")), (path, src)
+
+
+def test_chat_page_queries_do_not_grow_with_conversations(
+    alice_client, alice, django_assert_max_num_queries
+):
+    for i in range(20):
+        make_conversation(alice, f"Question {i}").knowledge_bases.add(make_kb(alice, f"KB {i}"))
+    with django_assert_max_num_queries(12):
+        assert alice_client.get("/").status_code == 200
+
+
+def test_knowledge_base_page_queries_do_not_grow_with_documents(
+    alice_client, alice, django_assert_max_num_queries
+):
+    kb = make_kb(alice)
+    for i in range(20):
+        make_document(kb, f"doc{i}")
+    with django_assert_max_num_queries(10):
+        assert alice_client.get(f"/kb/{kb.pk}/").status_code == 200
