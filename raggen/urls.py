@@ -5,14 +5,13 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.static import serve
 
-from raggen import health, views
+from raggen import health
 from raggen.api import api, register_routers
 
 register_routers()
 
 urlpatterns = [
     path("", include("web.urls")),
-    path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
