@@ -362,3 +362,20 @@ async def test_a_retrieval_error_fails_the_answer_with_its_reason_and_keeps_the_
     assert message.status == MessageStatus.FAILED and "being rebuilt" in message.error
     question = await db(Message.objects.get)(pk=events[0]["user_message_id"])
     assert question.content == "When are invoices paid?"
+
+
+async def test_no_database_connection_is_held_while_the_provider_streams(alice, kb, openai_fake):
+    from asgiref.sync import sync_to_async
+    from django.db import connection
+
+    openai_fake.script = Script(tokens=[f"w{i} " for i in range(6)], token_delay=0.05)
+    conversation = await db(make_conversation)(alice, kb, provider="openai")
+    held = []
+    async for event in services.message_send(
+        user=alice, conversation_id=conversation.pk, content="When are invoices paid?"
+    ):
+        if event["type"] == "delta":
+            # The thread where the service's database calls run, without closing anything.
+            held.append(await sync_to_async(lambda: connection.connection is not None)())
+
+    assert held and not any(held)
