@@ -165,7 +165,7 @@ def bench_search(
         def product(i: int) -> None:
             d = store.dense_search(snap, qv[i], 100)
             k = keyword.search(views, qs[i], 100)
-            hybrid.fuse(d, k, hybrid.Weights(1.0, 1.0))
+            hybrid.fuse(d, k, hybrid.Weights(1.0, 1.0), limit=40)  # as search does for top 10
 
         for i in range(min(5, n_queries)):  # warm up both
             bare(i)

@@ -23,6 +23,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 RRF_K = 60
 FUSIONS = ("convex", "rrf")
 # What is left of the dense weight when the encoder does not know the language: small enough
@@ -109,56 +112,56 @@ def fuse(
     *,
     method: str = "convex",
     k: int = RRF_K,
+    limit: int | None = None,
 ) -> list[Hit]:
     """Both ranked lists (chunk id, score; best first) fused by ``method`` (``convex`` or
-    ``rrf``); best first, ties by chunk id. A list with weight 0 only contributes its scores to
-    the breakdown of chunks the other list returned."""
+    ``rrf``); the best ``limit`` (default: all), ties by chunk id. A list with weight 0 only
+    contributes its scores to the breakdown of chunks the other list returned."""
     if method not in FUSIONS:
         raise ValueError(f"unknown fusion {method!r}")
     total = weights.dense + weights.keyword
-    parts = {
-        "dense": _contributions(dense, method, k),
-        "keyword": _contributions(keyword, method, k),
-    }
     scale = total if method == "convex" else total / (k + 1)
-    fused: dict[int, float] = {}
-    for side, weight in (("dense", weights.dense), ("keyword", weights.keyword)):
-        if weight > 0:
-            for chunk_id, (_rank, _score, value) in parts[side].items():
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * value
+    ids: list[NDArray[np.int64]] = []
+    values: list[NDArray[np.float64]] = []
+    for ranked, weight in ((dense, weights.dense), (keyword, weights.keyword)):
+        if weight > 0 and ranked:
+            ids.append(np.fromiter((c for c, _ in ranked), dtype=np.int64, count=len(ranked)))
+            values.append(weight * _contributions(ranked, method, k))
+    if not ids or scale <= 0:
+        return []
+    unique, inverse = np.unique(np.concatenate(ids), return_inverse=True)
+    fused = np.bincount(inverse, weights=np.concatenate(values)) / scale
+    order = np.lexsort((unique, -fused))[:limit]
+    dense_at = {c: (r, s) for r, (c, s) in enumerate(dense, start=1)}
+    keyword_at = {c: (r, s) for r, (c, s) in enumerate(keyword, start=1)}
     hits = []
-    for chunk_id, value in fused.items():
-        d = parts["dense"].get(chunk_id)
-        kw = parts["keyword"].get(chunk_id)
+    for i in order.tolist():
+        chunk_id = int(unique[i])
+        d = dense_at.get(chunk_id)
+        kw = keyword_at.get(chunk_id)
         hits.append(
             Hit(
                 chunk_id=chunk_id,
-                score=value / scale if scale > 0 else 0.0,
+                score=float(fused[i]),
                 dense=d[1] if d else None,
                 keyword=kw[1] if kw else None,
                 dense_rank=d[0] if d else None,
                 keyword_rank=kw[0] if kw else None,
             )
         )
-    hits.sort(key=lambda h: (-h.score, h.chunk_id))
     return hits
 
 
-def _contributions(
-    ranked: Sequence[tuple[int, float]], method: str, k: int
-) -> dict[int, tuple[int, float, float]]:
-    """chunk id -> (rank, raw score, unweighted contribution to the fused score)."""
-    if not ranked:
-        return {}
+def _contributions(ranked: Sequence[tuple[int, float]], method: str, k: int) -> NDArray[np.float64]:
+    """Each entry's unweighted contribution to the fused score."""
     if method == "rrf":
-        return {cid: (r, s, 1.0 / (k + r)) for r, (cid, s) in enumerate(ranked, start=1)}
-    scores = [s for _, s in ranked]
-    low, high = min(scores), max(scores)
-    span = high - low
-    return {
-        cid: (r, s, (s - low) / span if span > 0 else 1.0)
-        for r, (cid, s) in enumerate(ranked, start=1)
-    }
+        return 1.0 / (k + np.arange(1, len(ranked) + 1, dtype=np.float64))
+    scores = np.fromiter((s for _, s in ranked), dtype=np.float64, count=len(ranked))
+    low, high = scores.min(), scores.max()
+    if high <= low:
+        return np.ones(len(ranked))
+    normalised: NDArray[np.float64] = (scores - low) / (high - low)
+    return normalised
 
 
 def single(ranked: Sequence[tuple[int, float]], *, side: str) -> list[Hit]:

@@ -520,7 +520,9 @@ def search(
         lists = [keyword_search(s.keyword_views(), tokens, pool, allowed) for _, s in snapshots]
         keyword_ranked = _merge_lists(lists, pool) if tokens else []
     if mode == "hybrid":
-        fused = hybrid.fuse(dense_ranked, keyword_ranked, weights, method=fusion)
+        # Only the best are turned into hits; the margin covers chunks deleted meanwhile.
+        limit = 2 * top_k + 20
+        fused = hybrid.fuse(dense_ranked, keyword_ranked, weights, method=fusion, limit=limit)
     else:
         fused = hybrid.single(dense_ranked if mode == "dense" else keyword_ranked, side=mode)
     if min_score is not None:
