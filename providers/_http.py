@@ -4,6 +4,7 @@ and line/SSE readers over an httpx response. Private to ``providers``."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -69,10 +70,22 @@ class HttpConfig:
 DEFAULT_HTTP = HttpConfig()
 
 
+@functools.lru_cache(maxsize=16)
+def _ssl_context(cafile: str) -> ssl.SSLContext:
+    # Loading a CA bundle costs ~20 ms of blocked event loop; each answer builds a client, so the
+    # context is built once per bundle and shared (an SSLContext is safe to share once set up).
+    return ssl.create_default_context(cafile=cafile)
+
+
 def verify_setting(verify: bool | str) -> bool | ssl.SSLContext:
+    """httpx's ``verify`` for a configuration: off, a custom CA bundle, or the default bundle."""
+    if verify is False:
+        return False
     if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    return verify
+        return _ssl_context(verify)
+    import certifi
+
+    return _ssl_context(certifi.where())
 
 
 def make_client(config: HttpConfig) -> httpx.AsyncClient:

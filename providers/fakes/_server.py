@@ -22,6 +22,12 @@ from urllib.parse import urlsplit
 logger = logging.getLogger(__name__)
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog of 5 resets bursts of connections (100 concurrent chats).
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class ClientGone(Exception):
     """The client closed the connection."""
 
@@ -223,7 +229,7 @@ class FakeServer:
         self.max_in_flight = 100
         self.in_flight = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._tls: ssl.SSLContext | None = None
         self._thread: threading.Thread | None = None
 
@@ -300,7 +306,7 @@ class FakeServer:
             def do_POST(self) -> None:
                 fake._dispatch(self)
 
-        server = ThreadingHTTPServer((self.host, self.requested_port), Handler)
+        server = _Server((self.host, self.requested_port), Handler)
         if self._tls is not None:
             server.socket = self._tls.wrap_socket(server.socket, server_side=True)
         server.daemon_threads = True

@@ -2,7 +2,6 @@
 ``/v1/models``, ``/v1/embeddings``): what Ollama, vLLM, llama.cpp and LM Studio serve."""
 
 # Russian answers are the point of these fakes: Cyrillic letters are not typos here.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 
