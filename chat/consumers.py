@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from pydantic import ValidationError
 
 from chat import services
-from chat.events import ChatEvent, error_event
+from chat.events import ChatEvent, DoneEvent, error_event
 from chat.schemas import SocketRegenerateIn, SocketSendIn, chat_socket_adapter
 from raggen.errors import ApplicationError, NotFound
 
@@ -89,7 +89,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             async for event in events:
                 await self.send_json(event)
         except ApplicationError as exc:
+            # Refused before it started (quota, bad knowledge base...): the answer still ends,
+            # as it does over SSE, so a client always gets a ``done``.
             await self.send_json(error_event(exc.message))
+            done: DoneEvent = {"type": "done", "message_id": None, "status": "failed"}
+            await self.send_json(done)
         finally:
             with contextlib.suppress(Exception):
                 await events.aclose()

@@ -185,3 +185,15 @@ async def test_a_client_that_reconnects_mid_answer_gets_the_answer_from_its_star
     assert events[0]["type"] == "start"
     assert "".join(e["text"] for e in events if e["type"] == "delta") == "".join(tokens)
     await second.disconnect()
+
+
+async def test_a_request_refused_before_it_starts_ends_with_error_then_done(alice):
+    conversation = await db(make_conversation)(alice, provider="offline")
+    comm = communicator(alice, conversation.pk)
+    await comm.connect()
+    await comm.send_json_to({"type": "regenerate"})
+    events = await receive_until_done(comm)
+    assert [e["type"] for e in events] == ["error", "done"]
+    assert events[0]["message"] == "There is no question to answer again."
+    assert events[1] == {"type": "done", "message_id": None, "status": "failed"}
+    await comm.disconnect()
