@@ -22,6 +22,43 @@ NOT_CONFIGURED_TEXT = (
 )
 
 
+NOT_CONFIGURED_TEXT_RU = (
+    "Языковая модель не настроена, а в ваших документах не нашлось фрагментов, подходящих к "
+    "вопросу, так что цитировать нечего. Чтобы получать сгенерированные ответы, настройте "
+    "провайдера в окружении и перезапустите RAGGEN: YandexGPT (YANDEX_API_KEY или "
+    "YANDEX_IAM_TOKEN и YANDEX_FOLDER_ID), GigaChat (GIGACHAT_CREDENTIALS и GIGACHAT_SCOPE) "
+    "или любой OpenAI-совместимый сервер, например Ollama или vLLM (OPENAI_BASE_URL и, если "
+    "нужно, OPENAI_API_KEY); затем задайте DEFAULT_PROVIDER: yandexgpt, gigachat или openai."
+)
+
+_TEXTS = {
+    "en": (
+        "No language model provider is configured, so here are the passages from your "
+        "documents that best match the question:",
+        "To get a generated answer, configure YandexGPT, GigaChat or an OpenAI-compatible "
+        "server and set DEFAULT_PROVIDER.",
+        "p.",
+        NOT_CONFIGURED_TEXT,
+    ),
+    "ru": (
+        "Языковая модель не настроена, поэтому вот фрагменты ваших документов, которые лучше "
+        "всего отвечают на вопрос:",
+        "Чтобы получать сгенерированные ответы, настройте YandexGPT, GigaChat или "
+        "OpenAI-совместимый сервер и задайте DEFAULT_PROVIDER.",
+        "с.",
+        NOT_CONFIGURED_TEXT_RU,
+    ),
+}
+
+
+def question_language(text: str) -> str:
+    """``ru`` when most letters of ``text`` are Cyrillic, else ``en``: the offline answer
+    speaks the language of the question."""
+    cyrillic = len(re.findall(r"[А-Яа-яЁё]", text))
+    latin = len(re.findall(r"[A-Za-z]", text))
+    return "ru" if cyrillic > latin else "en"
+
+
 def _shorten(text: str, limit: int = _QUOTE_CHARS) -> str:
     text = " ".join(text.split())
     if len(text) <= limit:
@@ -30,27 +67,21 @@ def _shorten(text: str, limit: int = _QUOTE_CHARS) -> str:
     return f"{cut} …"
 
 
-def _where(source: SourcePassage) -> str:
-    return source.title if source.page is None else f"{source.title}, p. {source.page}"
+def _where(source: SourcePassage, page_word: str) -> str:
+    return source.title if source.page is None else f"{source.title}, {page_word} {source.page}"
 
 
 def compose_answer(request: ChatRequest) -> str:
     """The offline answer text for ``request``: a quote of each passage with its citation, or
     an explanation of how to configure a provider when there are no passages."""
+    intro, outro, page_word, not_configured = _TEXTS[question_language(request.last_user_text)]
     if not request.sources:
-        return NOT_CONFIGURED_TEXT
-    lines = [
-        "No language model provider is configured, so here are the passages from your "
-        "documents that best match the question:",
-        "",
-    ]
+        return not_configured
+    lines = [intro, ""]
     for source in request.sources:
-        lines.append(f"[{source.number}] {_where(source)}: «{_shorten(source.text)}»")
+        lines.append(f"[{source.number}] {_where(source, page_word)}: «{_shorten(source.text)}»")
         lines.append("")
-    lines.append(
-        "To get a generated answer, configure YandexGPT, GigaChat or an OpenAI-compatible "
-        "server and set DEFAULT_PROVIDER."
-    )
+    lines.append(outro)
     return "\n".join(lines)
 
 

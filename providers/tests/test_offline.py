@@ -17,17 +17,26 @@ SOURCES = (
 async def test_offline_answer_quotes_each_passage_with_its_citation_and_page() -> None:
     answer = await collect(OfflineProvider(), ChatRequest(QUESTION, sources=SOURCES))
 
-    assert "[1] handbook.pdf, p. 4: «Отпуск оформляется заявлением за две недели.»" in answer.text
+    assert "[1] handbook.pdf, с. 4: «Отпуск оформляется заявлением за две недели.»" in answer.text
+    assert answer.text.startswith("Языковая модель не настроена")
     assert "[2] faq.txt: «Заявление подписывает руководитель.»" in answer.text
     assert answer.provider == "offline"
     assert answer.model == "offline-extractive"
     assert answer.finish_reason == "stop"
 
 
+async def test_offline_answer_speaks_the_language_of_the_question() -> None:
+    english = (ChatMessage("user", "How do I apply for leave?"),)
+    answer = await collect(OfflineProvider(), ChatRequest(english, sources=SOURCES))
+
+    assert answer.text.startswith("No language model provider is configured")
+    assert "[1] handbook.pdf, p. 4: «Отпуск" in answer.text
+
+
 async def test_offline_answer_without_passages_says_how_to_configure_a_provider() -> None:
     answer = await collect(OfflineProvider(), ChatRequest(QUESTION))
 
-    assert "No language model provider is configured" in answer.text
+    assert "Языковая модель не настроена" in answer.text
     for name in ("YANDEX_API_KEY", "GIGACHAT_CREDENTIALS", "OPENAI_BASE_URL", "DEFAULT_PROVIDER"):
         assert name in answer.text
 
