@@ -29,6 +29,33 @@ HTTP_LATENCY = Histogram(
 )
 TASKS = Counter("raggen_tasks_total", "Background tasks finished", ["task", "outcome"])
 TASK_DURATION = Histogram("raggen_task_duration_seconds", "Background task duration", ["task"])
+ANSWERS = Counter("raggen_answers_total", "Chat answers finished", ["provider", "model", "status"])
+ANSWER_TOKENS = Counter(
+    "raggen_answer_tokens_total", "Tokens of chat answers", ["provider", "kind"]
+)
+FIRST_TOKEN = Histogram(
+    "raggen_answer_first_token_seconds",
+    "Time from a question to its first answer token",
+    ["provider"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
+)
+
+
+def record_answer(
+    provider: str,
+    model: str,
+    status: str,
+    *,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    first_token_ms: int | None = None,
+) -> None:
+    """Count one finished answer (complete, stopped or failed) and its tokens."""
+    ANSWERS.labels(provider, model, status).inc()
+    ANSWER_TOKENS.labels(provider, "prompt").inc(prompt_tokens)
+    ANSWER_TOKENS.labels(provider, "completion").inc(completion_tokens)
+    if first_token_ms is not None:
+        FIRST_TOKEN.labels(provider).observe(first_token_ms / 1000)
 
 
 class RequestIdFilter(logging.Filter):

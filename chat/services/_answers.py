@@ -34,6 +34,7 @@ from providers.base import ChatMessage
 from providers.errors import ProviderError
 from providers.registry import default_provider_name
 from raggen.errors import ApplicationError, Conflict, InvalidInput
+from raggen.observability import record_answer
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -199,6 +200,15 @@ def _save_final(message_id: int, outcome: _Outcome, started: float) -> None:
         )
     if not Message.objects.filter(pk=message_id).update(**fields):
         return  # the conversation was deleted meanwhile
+    provider, model = Message.objects.filter(pk=message_id).values_list("provider", "model")[0]
+    record_answer(
+        provider,
+        model,
+        outcome.status,
+        prompt_tokens=usage["prompt_tokens"] if usage else 0,
+        completion_tokens=usage["completion_tokens"] if usage else 0,
+        first_token_ms=outcome.first_token_ms,
+    )
     # A chunk or document may have been deleted while the answer streamed: keep the copy.
     chunks = _existing(Chunk, (c["chunk_id"] for c in cited))
     documents = _existing(Document, (c["document_id"] for c in cited))
