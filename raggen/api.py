@@ -7,13 +7,14 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.security import django_auth
 
+from accounts.auth import ApiTokenAuth
 from raggen.errors import ApplicationError
 
 api = NinjaAPI(
     title="RAGGEN API",
     version="1",
     description="Knowledge bases, documents, search and chat. Sign in, or send an API token.",
-    auth=[django_auth],
+    auth=[ApiTokenAuth(), django_auth],
     urls_namespace="api",
 )
 
@@ -40,3 +41,4 @@ def register_routers() -> None:
     api.add_router("/", documents_router)
     api.add_router("/", embeddings_router)
     api.add_router("/", "chat.api.router")
+    api.add_router("/", "accounts.api.router")

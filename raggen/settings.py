@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "raggen",
+    "accounts",
     "embeddings",
     "documents",
     "providers",

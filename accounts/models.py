@@ -1,0 +1,46 @@
+"""Personal API tokens. Models hold fields, constraints and small derived properties only."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class ApiTokenScope(models.TextChoices):
+    READ = "read", _("Read only")
+    WRITE = "write", _("Read and write")
+
+
+class ApiToken(models.Model):
+    """A personal token for the JSON API. Only the SHA-256 of the full token is stored; the
+    plaintext is shown once, when the token is created."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=8)
+    hashed_secret = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(
+        _("scope"), max_length=10, choices=ApiTokenScope.choices, default=ApiTokenScope.READ
+    )
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.name} (rg_{self.prefix}_…)"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and not self.is_expired

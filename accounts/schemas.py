@@ -1,0 +1,33 @@
+"""Wire schemas of the API-token endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Field, Schema
+
+
+class ApiTokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    scope: str
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiTokenCreateIn(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    scope: str = Field("read", pattern="^(read|write)$")
+    expires_at: datetime | None = None
+
+
+class ApiTokenCreateOut(Schema):
+    token: ApiTokenOut
+    plaintext: str = Field(description="The token itself. It is shown only this once.")
+
+
+class ErrorOut(Schema):
+    detail: str
