@@ -1,4 +1,5 @@
-"""Admin for API tokens: list and revoke; the plaintext is never stored, so never shown."""
+"""Admin for API tokens (list and revoke; the plaintext is never stored, so never shown) and the
+read-only audit trail, visible to staff."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
-from accounts.models import ApiToken
+from accounts.models import ApiToken, AuditEvent
 
 
 @admin.register(ApiToken)
@@ -39,3 +40,35 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # A token made here would have to show its plaintext in the admin: users make their own.
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
+    """The audit trail: read-only, for staff. Nobody adds, edits or deletes events here."""
+
+    list_display = ("created_at", "action", "actor", "target", "ip")
+    list_filter = ("action", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("target", "actor__username", "ip")
+    list_select_related = ("actor",)
+    fields = ("created_at", "action", "actor", "target", "ip", "user_agent", "details")
+    readonly_fields = fields
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_staff(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return _is_staff(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+
+def _is_staff(request: HttpRequest) -> bool:
+    return bool(request.user.is_active and request.user.is_staff)

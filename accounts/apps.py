@@ -9,3 +9,8 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts and audit"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from accounts import signals
+
+        signals.connect()
