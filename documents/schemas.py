@@ -15,8 +15,9 @@ class KnowledgeBaseIn(Schema):
     overlap_tokens: int = Field(30, ge=0, le=1024)
     heading_context: bool = True
     aggregation: str = Field("mean", pattern="^(mean|weighted_length|weighted_position)$")
-    dense_weight: float = Field(1.0, ge=0, le=10)
-    keyword_weight: float = Field(1.0, ge=0, le=10)
+    # None: the deployment's HYBRID_DENSE_WEIGHT / HYBRID_KEYWORD_WEIGHT.
+    dense_weight: float | None = Field(None, ge=0, le=10)
+    keyword_weight: float | None = Field(None, ge=0, le=10)
 
 
 class KnowledgeBasePatch(Schema):

@@ -68,6 +68,9 @@ def knowledge_base_create(*, owner: User, name: str, **options: Any) -> Knowledg
     Raises :class:`InvalidInput` for bad settings and :class:`Conflict` when the owner already
     has one with this name.
     """
+    options = {key: value for key, value in options.items() if value is not None}
+    options.setdefault("dense_weight", settings.HYBRID_DENSE_WEIGHT)
+    options.setdefault("keyword_weight", settings.HYBRID_KEYWORD_WEIGHT)
     _validate_options({"name": name, **options})
     kb = KnowledgeBase(owner=owner, name=name.strip(), **options)
     _check_overlap(kb)

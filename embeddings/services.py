@@ -153,6 +153,12 @@ def _index(kb_id: int) -> store.KnowledgeBaseIndex:
     )
 
 
+def _embed_text(chunk: Chunk, heading_context: bool) -> str:
+    """What is encoded for a chunk: its text, after its heading path when the knowledge base
+    asks for heading context (so "Payment terms > Penalties" shapes the vector)."""
+    return _keyword_text(chunk) if heading_context else chunk.text
+
+
 def _keyword_text(chunk: Chunk) -> str:
     if chunk.heading_path and chunk.heading_path not in chunk.text:
         return f"{chunk.heading_path}\n{chunk.text}"
@@ -207,7 +213,9 @@ def index_chunks(
     total = 0
     for batch in _batches(chunks, batch_size):
         vectors = encode_cached(
-            encoder, [c.text for c in batch], batch_size=settings.EMBEDDING_BATCH_SIZE
+            encoder,
+            [_embed_text(c, knowledge_base.heading_context) for c in batch],
+            batch_size=settings.EMBEDDING_BATCH_SIZE,
         )
         for chunk, vector in zip(batch, vectors, strict=True):
             chunk.vector = vector.tobytes()
@@ -286,7 +294,7 @@ def rebuild_index(knowledge_base: KnowledgeBase, *, exclude: Sequence[int] = ())
             .only("pk", "text", "heading_path", "vector", "text_sha256")
         )
         for batch in _batches(rows.iterator(chunk_size=2000), 2000):
-            yield _batch_vectors(batch, encoder, reembed)
+            yield _batch_vectors(batch, encoder, reembed, knowledge_base.heading_context)
 
     snapshot = _index(knowledge_base.pk).replace_all(
         batches(), model=encoder.name, dimension=encoder.dimension
@@ -298,7 +306,7 @@ def rebuild_index(knowledge_base: KnowledgeBase, *, exclude: Sequence[int] = ())
 
 
 def _batch_vectors(
-    batch: list[Chunk], encoder: Encoder, reembed: bool
+    batch: list[Chunk], encoder: Encoder, reembed: bool, heading_context: bool
 ) -> tuple[NDArray[np.int64], Vectors, list[list[str]]]:
     dimension = encoder.dimension
     vectors = np.zeros((len(batch), dimension), dtype=np.float32)
@@ -311,7 +319,9 @@ def _batch_vectors(
             vectors[row] = stored
     if stale:
         fresh = encode_cached(
-            encoder, [batch[r].text for r in stale], batch_size=settings.EMBEDDING_BATCH_SIZE
+            encoder,
+            [_embed_text(batch[r], heading_context) for r in stale],
+            batch_size=settings.EMBEDDING_BATCH_SIZE,
         )
         for row, vector in zip(stale, fresh, strict=True):
             vectors[row] = vector

@@ -166,3 +166,18 @@ def test_deleting_a_knowledge_base_removes_everything(alice_client, kb_id, setti
     assert alice_client.delete(f"/api/v1/knowledge-bases/{kb_id}").status_code == 204
     assert not KnowledgeBase.objects.exists() and not Document.objects.exists()
     assert not any((settings.MEDIA_ROOT / "kb" / str(kb_id)).rglob("*.txt"))
+
+
+def test_a_new_knowledge_base_takes_the_deployments_default_search_weights(alice_client, settings):
+    settings.HYBRID_DENSE_WEIGHT = 0.5
+    settings.HYBRID_KEYWORD_WEIGHT = 2.0
+    response = alice_client.post(
+        "/api/v1/knowledge-bases", {"name": "Weighted"}, content_type="application/json"
+    )
+    assert (response.json()["dense_weight"], response.json()["keyword_weight"]) == (0.5, 2.0)
+    response = alice_client.post(
+        "/api/v1/knowledge-bases",
+        {"name": "Own", "dense_weight": 1.5},
+        content_type="application/json",
+    )
+    assert (response.json()["dense_weight"], response.json()["keyword_weight"]) == (1.5, 2.0)

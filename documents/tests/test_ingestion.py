@@ -273,3 +273,47 @@ def test_chunk_settings_the_chunker_cannot_use_are_refused_by_service_and_databa
         )
     with pytest.raises(ValidationError, match="at most half"):
         KnowledgeBase(owner=alice, name="Bad", max_chunk_tokens=100, overlap_tokens=60).full_clean()
+
+
+@pytest.mark.parametrize("heading_context", [True, False])
+def test_heading_context_decides_whether_the_heading_path_shapes_the_vector(
+    alice, fake_encoder, heading_context
+):
+    import numpy as np
+
+    kb = services.knowledge_base_create(
+        owner=alice,
+        name=f"KB {heading_context}",
+        heading_context=heading_context,
+        max_chunk_tokens=16,
+        overlap_tokens=0,
+    )
+    first = "Invoices are paid within thirty days of receipt by the buyer."
+    second = "Penalties of one percent apply for each week of delay after that."
+    upload_bytes(kb, "terms.md", f"# Payment terms\n\n{first}\n\n{second}".encode())
+    chunk = Chunk.objects.get(knowledge_base=kb, text=second)
+    assert chunk.heading_path == "Payment terms"
+    assert chunk.vector is not None
+    stored = np.frombuffer(bytes(chunk.vector), dtype=np.float32)
+    embedded = f"Payment terms\n{second}" if heading_context else second
+    assert np.allclose(stored, fake_encoder.encode([embedded])[0])
+
+
+def test_a_transient_database_error_is_retried_and_then_indexes(kb, monkeypatch):
+    from django.db import OperationalError
+
+    calls = {"n": 0}
+    real_run = ingestion._run
+
+    def flaky_run(document: Document) -> tuple[int, int | None]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("database is locked")
+        return real_run(document)
+
+    monkeypatch.setattr(ingestion, "_run", flaky_run)
+    document = upload_bytes(kb, "a.txt", b"Retried after a busy database.")
+    # The Celery task retried (autoretry with backoff); eagerly, the retry runs at once.
+    assert calls["n"] == 2
+    assert document.status == DocumentStatus.INDEXED
+    assert document.attempts == 2
