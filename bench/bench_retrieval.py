@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -177,10 +178,10 @@ def bench_search(
         # Interleaved, each query 3 times, the fastest kept: the machine is shared, and the
         # minimum is the least noisy estimate of what the code itself costs.
         for i in range(n_queries):
-            bare_ms.append(min(timed(lambda i=i: bare(i), 3)))
-            product_ms.append(min(timed(lambda i=i: product(i), 3)))
-            dense_ms.append(min(timed(lambda i=i: store.dense_search(snap, qv[i], 100), 3)))
-            keyword_ms.append(min(timed(lambda i=i: keyword.search(views, qs[i], 100), 3)))
+            bare_ms.append(min(timed(partial(bare, i), 3)))
+            product_ms.append(min(timed(partial(product, i), 3)))
+            dense_ms.append(min(timed(partial(store.dense_search, snap, qv[i], 100), 3)))
+            keyword_ms.append(min(timed(partial(keyword.search, views, qs[i], 100), 3)))
         bp50, bp99 = percentiles(bare_ms)
         pp50, pp99 = percentiles(product_ms)
         row = {
@@ -279,7 +280,7 @@ def bench_bm25_libraries(n: int, rng: np.random.Generator, results: dict[str, An
     row["ours_build_s"] = round(time.perf_counter() - t0, 2)
     views = [keyword.view(seg, None)]
     row["ours_query_p50_ms"] = round(
-        percentiles([timed(lambda q=q: keyword.search(views, q, 100), 1)[0] for q in qs])[0], 2
+        percentiles([timed(partial(keyword.search, views, q, 100), 1)[0] for q in qs])[0], 2
     )
     t0 = time.perf_counter()
     retriever = bm25s.BM25(method="lucene")
@@ -289,7 +290,7 @@ def bench_bm25_libraries(n: int, rng: np.random.Generator, results: dict[str, An
     row["bm25s_build_s"] = round(time.perf_counter() - t0, 2)
     row["bm25s_query_p50_ms"] = round(
         percentiles(
-            [timed(lambda q=q: bm25s_top(retriever, [vocab[w] for w in q], 100), 1)[0] for q in qs]
+            [timed(partial(bm25s_top, retriever, [vocab[w] for w in q], 100), 1)[0] for q in qs]
         )[0],
         2,
     )
@@ -298,7 +299,7 @@ def bench_bm25_libraries(n: int, rng: np.random.Generator, results: dict[str, An
         okapi = BM25Okapi(strings)
         row["rank_bm25_build_s"] = round(time.perf_counter() - t0, 2)
         row["rank_bm25_query_p50_ms"] = round(
-            percentiles([timed(lambda q=q: okapi.get_scores(q), 1)[0] for q in qs[:10]])[0], 2
+            percentiles([timed(partial(okapi.get_scores, q), 1)[0] for q in qs[:10]])[0], 2
         )
     # Same scores? Synthetic chunks all have the same length, so many scores tie exactly and
     # the two libraries order ties differently: compare the top-10 score lists instead of ids.
