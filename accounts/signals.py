@@ -13,6 +13,7 @@ from django.http import HttpRequest
 
 from accounts.models import AuditAction
 from accounts.services import audit
+from raggen.observability import current_request
 
 # The names under which a log-in name reaches authenticate(): Django's form, allauth's
 # username and e-mail logins.
@@ -36,10 +37,18 @@ def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
     audit(AuditAction.LOGOUT, actor=user, request=request, target=target)
 
 
+def _acting() -> tuple[Any, HttpRequest | None]:
+    """Who is deleting: the user of the request being served (session or API token), if any."""
+    request = current_request.get()
+    return (getattr(request, "user", None) if request is not None else None), request
+
+
 def _on_document_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    actor, request = _acting()
     audit(
         AuditAction.DOCUMENT_DELETED,
-        actor=None,
+        actor=actor,
+        request=request,
         target=f"{instance.title} (#{instance.pk})",
         document_id=instance.pk,
         knowledge_base_id=instance.knowledge_base_id,
@@ -47,9 +56,11 @@ def _on_document_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def _on_knowledge_base_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    actor, request = _acting()
     audit(
         AuditAction.KNOWLEDGE_BASE_DELETED,
-        actor=None,
+        actor=actor,
+        request=request,
         target=f"{instance.name} (#{instance.pk})",
         knowledge_base_id=instance.pk,
         owner_id=instance.owner_id,

@@ -84,6 +84,24 @@ def test_deleting_a_document_is_recorded(alice):
     assert event.details["knowledge_base_id"] == document.knowledge_base_id
 
 
+def test_deleting_a_document_through_the_api_records_who_and_from_where(alice_client, alice):
+    document = make_document(make_kb(alice), "minutes")
+
+    response = alice_client.delete(
+        f"/api/v1/documents/{document.pk}", REMOTE_ADDR="10.1.2.3", HTTP_USER_AGENT="curl/8"
+    )
+
+    assert response.status_code == 204
+    event = _only(AuditAction.DOCUMENT_DELETED)
+    assert (event.actor, event.ip, event.user_agent) == (alice, "10.1.2.3", "curl/8")
+
+
+def test_a_deletion_outside_a_request_has_no_actor(alice):
+    document_services.document_delete(make_document(make_kb(alice), "nightly"))
+
+    assert _only(AuditAction.DOCUMENT_DELETED).actor is None
+
+
 def test_deleting_a_knowledge_base_is_recorded_with_its_documents(alice):
     kb = make_kb(alice, "Handbook")
     make_document(kb, "guide")
