@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -20,16 +21,29 @@ from django.conf import settings
 
 from raggen.routing import websocket_urlpatterns
 
-if settings.BACKGROUND_TASKS == "thread":
-    # Tasks run in this process: so does the sweeper that requeues abandoned ingestion.
-    from documents.ingestion import sweep_stale
-    from raggen.background import start_periodic
 
-    start_periodic("ingest-sweeper", sweep_stale, settings.INGEST_SWEEP_SECONDS)
+class _SweeperOnFirstRequest:
+    """With tasks on this process's thread pool, this process also runs the sweeper that
+    requeues abandoned ingestion. It starts on the first HTTP request, not at import, so that
+    importing the application (tests, tools) starts no thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.started = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if not self.started and settings.BACKGROUND_TASKS == "thread":
+            self.started = True
+            from documents.ingestion import sweep_stale
+            from raggen.background import start_periodic
+
+            start_periodic("ingest-sweeper", sweep_stale, settings.INGEST_SWEEP_SECONDS)
+        await self.app(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": _SweeperOnFirstRequest(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

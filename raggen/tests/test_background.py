@@ -31,3 +31,48 @@ def test_check_worker_reports_the_in_process_pool(settings):
     out = io.StringIO()
     call_command("check_worker", stdout=out)
     assert out.getvalue().startswith("thread worker answered")
+
+
+SWEEPER_PROBE = """
+import asyncio, os, sys, threading
+os.environ["DJANGO_SETTINGS_MODULE"] = "raggen.settings"
+from raggen.asgi import application
+from asgiref.testing import ApplicationCommunicator
+
+def sweepers():
+    return [t.name for t in threading.enumerate() if t.name == "raggen-ingest-sweeper"]
+
+before = sweepers()
+async def get_healthz():
+    scope = {"type": "http", "method": "GET", "path": "/healthz", "query_string": b"",
+             "headers": [(b"host", b"localhost")], "http_version": "1.1", "scheme": "http",
+             "server": ("localhost", 80), "client": ("127.0.0.1", 1)}
+    app = ApplicationCommunicator(application, scope)
+    await app.send_input({"type": "http.request", "body": b""})
+    start = await app.receive_output(10)
+    await app.receive_output(10)
+    return start["status"]
+status = asyncio.run(get_healthz())
+print(before, status, sweepers())
+"""
+
+
+def test_the_in_process_sweeper_starts_with_the_first_request_not_at_import(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": os.environ.get("PATH", ""), "DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", SWEEPER_PROBE],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[] 200 ['raggen-ingest-sweeper']"
