@@ -22,11 +22,22 @@ class Aggregation(models.TextChoices):
     WEIGHTED_POSITION = "weighted_position", _("Weighted mean by position decay")
 
 
+class Encoder(models.TextChoices):
+    """Which encoder embeds a knowledge base's chunks and queries."""
+
+    LOCAL = "local", _("Local sentence-transformers model (offline)")
+    GIGACHAT = "gigachat", _("GigaChat Embeddings (1024-d)")
+    YANDEX = "yandex", _("Yandex text-search-doc / text-search-query (256-d)")
+
+
 class KnowledgeBase(models.Model):
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="knowledge_bases"
+    )
+    encoder = models.CharField(
+        _("encoder"), max_length=20, choices=Encoder.choices, default=Encoder.LOCAL
     )
     embedding_model = models.CharField(_("embedding model"), max_length=200, blank=True)
     embedding_dimension = models.PositiveIntegerField(_("embedding dimension"), default=0)
@@ -67,6 +78,40 @@ class KnowledgeBase(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ShareRole(models.TextChoices):
+    VIEWER = "viewer", _("Viewer (search and chat)")
+    EDITOR = "editor", _("Editor (upload, delete, settings)")
+
+
+class KnowledgeBaseShare(models.Model):
+    """``user`` may use ``knowledge_base`` with ``role``. The owner is never a share."""
+
+    knowledge_base = models.ForeignKey(
+        KnowledgeBase, on_delete=models.CASCADE, related_name="shares"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="knowledge_base_shares"
+    )
+    role = models.CharField(_("role"), max_length=10, choices=ShareRole.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("knowledge_base", "user_id")
+        constraints = (
+            models.UniqueConstraint(fields=("knowledge_base", "user"), name="kb_share_unique_user"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=("viewer", "editor")), name="kb_share_role_valid"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.knowledge_base} → {self.user} ({self.role})"
 
 
 class DocumentStatus(models.TextChoices):
