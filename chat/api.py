@@ -15,7 +15,11 @@ from ninja.pagination import LimitOffsetPagination, paginate
 
 from chat import selectors, services
 from chat.events import ChatEvent, DoneEvent, error_event
-from chat.export import conversation_export_json, conversation_export_markdown
+from chat.export import (
+    conversation_export_json,
+    conversation_export_markdown,
+    conversation_export_pdf,
+)
 from chat.models import Conversation, Message, PromptTemplate
 from chat.schemas import (
     ConversationCreateIn,
@@ -144,7 +148,9 @@ def stop_answer(request: HttpRequest, conversation_id: int) -> dict[str, bool]:
 
 @router.get("/conversations/{conversation_id}/export", response={200: None, **_ERRORS})
 def export_conversation(
-    request: HttpRequest, conversation_id: int, format: Literal["markdown", "json"] = "markdown"
+    request: HttpRequest,
+    conversation_id: int,
+    format: Literal["markdown", "json", "pdf"] = "markdown",
 ) -> HttpResponse:
     conversation = selectors.conversation_get_for_user(conversation_id, request.user)
     name = slugify(conversation.title)[:60] or f"conversation-{conversation.pk}"
@@ -152,6 +158,11 @@ def export_conversation(
         body = json.dumps(conversation_export_json(conversation), ensure_ascii=False, indent=2)
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
         extension = "json"
+    elif format == "pdf":
+        response = HttpResponse(
+            conversation_export_pdf(conversation), content_type="application/pdf"
+        )
+        extension = "pdf"
     else:
         body = conversation_export_markdown(conversation)
         response = HttpResponse(body, content_type="text/markdown; charset=utf-8")

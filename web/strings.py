@@ -22,6 +22,7 @@ def js_strings() -> dict[str, str]:
         "copy": _("Copy"),
         "exportMarkdown": _("Export Markdown"),
         "exportJson": _("Export JSON"),
+        "exportPdf": _("Export PDF"),
         "copied": _("Copied"),
         "regenerate": _("Regenerate"),
         "stop": _("Stop"),

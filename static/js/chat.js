@@ -337,7 +337,7 @@
 
   function addExportLinks(id) {
     var actions = document.querySelector(".toolbar-actions");
-    [["markdown", "export-markdown", t("exportMarkdown")], ["json", "export-json", t("exportJson")]].forEach(function (x) {
+    [["markdown", "export-markdown", t("exportMarkdown")], ["json", "export-json", t("exportJson")], ["pdf", "export-pdf", t("exportPdf")]].forEach(function (x) {
       if ($(x[1])) { return; }
       actions.insertBefore(el("a", {
         class: "link-button button", id: x[1], download: true, text: x[2],
