@@ -52,6 +52,7 @@ class Passage:
     score: float
     char_start: int = 0
     char_end: int = 0
+    dense_score: float | None = None  # cosine to the question (usage: "no good context")
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ def retrieve(
             score=h.score,
             char_start=h.char_start,
             char_end=h.char_end,
+            dense_score=h.dense_score,
         )
         for h in hits
     ]

@@ -239,6 +239,9 @@ EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1, maximum=10
 EMBEDDING_DEVICE = env_choice("EMBEDDING_DEVICE", ("cpu", "cuda"), "cpu")
 HYBRID_DENSE_WEIGHT = env_float("HYBRID_DENSE_WEIGHT", 1.0, minimum=0.0)
 HYBRID_KEYWORD_WEIGHT = env_float("HYBRID_KEYWORD_WEIGHT", 1.0, minimum=0.0)
+# Usage analytics: an answer whose best retrieved passage has a lower cosine to the question found
+# "no good context" (listed in the admin, where the knowledge bases are thin).
+USAGE_GOOD_CONTEXT_SCORE = env_float("USAGE_GOOD_CONTEXT_SCORE", 0.3, minimum=-1.0)
 APPROXIMATE_INDEX_THRESHOLD = env_int("APPROXIMATE_INDEX_THRESHOLD", 200_000, minimum=1)
 
 # --- Security (see README: "Production") ---------------------------------------------------------

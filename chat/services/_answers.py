@@ -29,6 +29,7 @@ from chat.models import (
 from chat.pipeline import AnswerRequest, GenerationParams, answer_stream, with_passages
 from chat.services._conversations import conversation_update, title_from_question
 from chat.services._runs import Run, runs
+from chat.usage import retrieval_of, usage_record_answer
 from documents.models import Chunk, Document
 from providers.base import ChatMessage
 from providers.errors import ProviderError
@@ -172,6 +173,7 @@ class _Outcome:
     citations: list[CitationPayload] | None = None
     usage: UsageEvent | None = None
     first_token_ms: int | None = None
+    error_kind: str = ""  # the exception's class name, "stopped", or empty
 
 
 def _existing(model: type[Chunk] | type[Document], ids: Iterable[int | None]) -> set[int]:
@@ -179,7 +181,8 @@ def _existing(model: type[Chunk] | type[Document], ids: Iterable[int | None]) ->
 
 
 @transaction.atomic
-def _save_final(message_id: int, outcome: _Outcome, started: float) -> None:
+def _save_final(message_id: int, outcome: _Outcome, request: AnswerRequest) -> None:
+    started = request.started
     cited = outcome.citations
     if cited is None:  # stopped or failed: the sources the partial text cited so far
         cited = [c for _, c in resolve(outcome.text, outcome.sources)]
@@ -200,7 +203,9 @@ def _save_final(message_id: int, outcome: _Outcome, started: float) -> None:
         )
     if not Message.objects.filter(pk=message_id).update(**fields):
         return  # the conversation was deleted meanwhile
-    provider, model = Message.objects.filter(pk=message_id).values_list("provider", "model")[0]
+    provider, model, conversation_id, user_id = Message.objects.filter(pk=message_id).values_list(
+        "provider", "model", "conversation_id", "conversation__owner_id"
+    )[0]
     record_answer(
         provider,
         model,
@@ -208,6 +213,23 @@ def _save_final(message_id: int, outcome: _Outcome, started: float) -> None:
         prompt_tokens=usage["prompt_tokens"] if usage else 0,
         completion_tokens=usage["completion_tokens"] if usage else 0,
         first_token_ms=outcome.first_token_ms,
+    )
+    usage_record_answer(
+        message_id=message_id,
+        conversation_id=conversation_id,
+        user_id=user_id,
+        provider=provider,
+        model=model,
+        status=outcome.status,
+        error_kind=outcome.error_kind,
+        error=outcome.error,
+        prompt_tokens=usage["prompt_tokens"] if usage else 0,
+        completion_tokens=usage["completion_tokens"] if usage else 0,
+        first_token_ms=outcome.first_token_ms,
+        total_ms=fields["total_ms"],
+        knowledge_base_ids=request.knowledge_base_ids,
+        question=request.question,
+        retrieval=retrieval_of(request.passages),
     )
     # A chunk or document may have been deleted while the answer streamed: keep the copy.
     chunks = _existing(Chunk, (c["chunk_id"] for c in cited))
@@ -273,20 +295,21 @@ async def _answer(run: Run, turn: _Turn) -> None:
         await _stream_into(run, turn, outcome)
     except (asyncio.CancelledError, _StoppedElsewhere):
         outcome.status, outcome.error = MessageStatus.STOPPED, STOPPED_REASON
+        outcome.error_kind = "stopped"
     except (ProviderError, ApplicationError) as exc:
         outcome.status, outcome.error = MessageStatus.FAILED, exc.message
+        outcome.error_kind = type(exc).__name__
         run.publish(error_event(exc.message, retryable=getattr(exc, "retryable", False)))
-    except Exception:
+    except Exception as exc:
         logger.exception("answer %s failed", turn.message_id)
         outcome.status, outcome.error = MessageStatus.FAILED, "The answer failed unexpectedly."
+        outcome.error_kind = type(exc).__name__
         run.publish(error_event(outcome.error))
     finally:
         if outcome.status != MessageStatus.COMPLETE:
             outcome.citations = None
         try:
-            await database_sync_to_async(_save_final)(
-                turn.message_id, outcome, turn.request.started
-            )
+            await database_sync_to_async(_save_final)(turn.message_id, outcome, turn.request)
         except Exception:
             logger.exception("answer %s could not be saved", turn.message_id)
         finally:
