@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value
 
+from chat.casefold import Casefold
 from chat.models import Citation, Conversation, Message, PromptTemplate
 from raggen.errors import NotFound, PermissionDenied
 
@@ -19,16 +20,19 @@ if TYPE_CHECKING:
 
 def conversation_list_for_user(user: User, *, query: str = "") -> QuerySet[Conversation]:
     """``user``'s conversations, newest activity first, with their message counts and knowledge
-    base ids prefetched. ``query`` keeps those whose title or any message contains it
-    (case-insensitive)."""
+    base ids prefetched. ``query`` keeps those whose title or any message contains it, ignoring
+    case in any script (:class:`~chat.casefold.Casefold`: «договор» finds «Договор»)."""
     if not user.is_authenticated:
         return Conversation.objects.none()
     conversations = Conversation.objects.filter(owner_id=user.pk)
     if query.strip():
-        matching = Message.objects.filter(
-            conversation_id=OuterRef("pk"), content__icontains=query.strip()
+        needle = Casefold(Value(query.strip()))
+        matching = Message.objects.alias(folded=Casefold("content")).filter(
+            conversation_id=OuterRef("pk"), folded__contains=needle
         )
-        conversations = conversations.filter(Q(title__icontains=query.strip()) | Exists(matching))
+        conversations = conversations.alias(folded_title=Casefold("title")).filter(
+            Q(folded_title__contains=needle) | Exists(matching)
+        )
     return (
         conversations.annotate(message_count=Count("messages"))
         .prefetch_related("knowledge_bases", "documents")
