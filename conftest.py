@@ -27,6 +27,15 @@ def _isolated_files(settings: Any, tmp_path: Path) -> None:
     settings.BACKGROUND_TASKS = "eager"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Rate-limit counters start at zero in each test: the local-memory cache outlives a test,
+    and user ids repeat from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def password() -> str:
     return "correct horse battery staple 42"

@@ -1,15 +1,105 @@
-"""Admin for API tokens (list and revoke; the plaintext is never stored, so never shown) and the
-read-only audit trail, visible to staff."""
+"""Admin for users (activate, staff, quota override, today's usage), API tokens (list and revoke;
+the plaintext is never stored, so never shown) and the read-only audit trail, visible to staff."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from accounts import services
-from accounts.models import ApiToken, AuditEvent
+from accounts import quotas, services
+from accounts.models import ApiToken, AuditEvent, UserQuota
+from raggen.errors import InvalidInput
+
+User = get_user_model()
+
+
+class UserQuotaInline(admin.StackedInline[UserQuota, Any]):
+    model = UserQuota
+    can_delete = True
+    max_num = 1
+    extra = 0
+    verbose_name = _("daily quota override")
+    verbose_name_plural = _("daily quota override")
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin[Any]):
+    """Django's user admin, plus: (de)activate and staff actions that call the accounts
+    services, each user's quota override inline, and today's usage against their limits in the
+    list (counted in the list's one query)."""
+
+    inlines = (UserQuotaInline,)
+    list_display = (
+        "username",
+        "email",
+        "is_active",
+        "is_staff",
+        "tokens_today",
+        "answers_today",
+        "last_login",
+    )
+    list_filter = ("is_active", "is_staff", "is_superuser")
+    list_select_related = ("quota",)
+    actions = ("activate", "deactivate", "grant_staff", "revoke_staff")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        day_start, _end = quotas.quota_day_bounds()
+        queryset = super().get_queryset(request).select_related("quota")
+        annotated: QuerySet[Any] = queryset.annotate(**quotas.quota_usage_annotations(day_start))
+        return annotated
+
+    @admin.display(description=_("tokens today"), ordering="tokens_today")
+    def tokens_today(self, user: Any) -> str:
+        return _used(user.tokens_today, _limits(user).tokens)
+
+    @admin.display(description=_("answers today"), ordering="messages_today")
+    def answers_today(self, user: Any) -> str:
+        return _used(user.messages_today, _limits(user).messages)
+
+    @admin.action(description=_("Activate the selected users"))
+    def activate(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._update(request, queryset, is_active=True)
+
+    @admin.action(description=_("Deactivate the selected users"))
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._update(request, queryset, is_active=False)
+
+    @admin.action(description=_("Make the selected users staff"))
+    def grant_staff(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._update(request, queryset, is_staff=True)
+
+    @admin.action(description=_("Remove staff status from the selected users"))
+    def revoke_staff(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._update(request, queryset, is_staff=False)
+
+    def _update(self, request: HttpRequest, queryset: QuerySet[Any], **flags: bool) -> None:
+        try:
+            changed = services.user_set_access(
+                users=list(queryset), actor=request.user, request=request, **flags
+            )
+        except InvalidInput as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(
+            request, _("%(count)d users changed.") % {"count": changed}, messages.SUCCESS
+        )
+
+
+def _limits(user: Any) -> quotas.QuotaLimits:
+    return quotas.quota_limits_from_override(getattr(user, "quota", None))
+
+
+def _used(used: int, limit: int) -> str:
+    return f"{used:,} / {limit:,}" if limit else f"{used:,}"
 
 
 @admin.register(ApiToken)

@@ -1,5 +1,5 @@
-"""Personal API tokens and the audit trail. Models hold fields, constraints and small derived
-properties only."""
+"""Personal API tokens, the audit trail and per-user quotas. Models hold fields, constraints and
+small derived properties only."""
 
 from __future__ import annotations
 
@@ -83,3 +83,31 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target}".strip()
+
+
+class UserQuota(models.Model):
+    """A user's own daily limits, overriding QUOTA_DAILY_TOKENS / QUOTA_DAILY_MESSAGES. Empty:
+    the default; 0: no limit."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota"
+    )
+    daily_tokens = models.PositiveIntegerField(
+        _("daily tokens"),
+        null=True,
+        blank=True,
+        help_text=_("Prompt and completion tokens per day. Empty: the default; 0: no limit."),
+    )
+    daily_messages = models.PositiveIntegerField(
+        _("daily answers"),
+        null=True,
+        blank=True,
+        help_text=_("Answers per day. Empty: the default; 0: no limit."),
+    )
+
+    class Meta:
+        verbose_name = _("quota")
+        verbose_name_plural = _("quotas")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.daily_tokens} tokens, {self.daily_messages} answers"

@@ -1,10 +1,12 @@
-"""Writes of the accounts app: the audit trail, and creating and revoking API tokens."""
+"""Writes of the accounts app: the audit trail, creating and revoking API tokens, and users'
+access (active, staff)."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -137,3 +139,33 @@ def api_token_touch(token: ApiToken) -> None:
         return
     ApiToken.objects.filter(pk=token.pk, last_used_at=token.last_used_at).update(last_used_at=now)
     token.last_used_at = now
+
+
+def user_set_access(
+    *,
+    users: Sequence[Any],
+    actor: Any,
+    request: HttpRequest | None = None,
+    is_active: bool | None = None,
+    is_staff: bool | None = None,
+) -> int:
+    """Activate or deactivate ``users`` and/or grant or remove their staff status (None: leave
+    as is); returns how many changed. An inactive user cannot sign in and their API tokens are
+    refused. Raises ``InvalidInput``, changing nobody, when ``actor`` would deactivate themself
+    or remove their own staff status (an administrator cannot lock themself out)."""
+    removing = is_active is False or is_staff is False
+    if actor is not None and removing and any(user.pk == actor.pk for user in users):
+        raise InvalidInput("You cannot deactivate yourself or remove your own staff status.")
+    wanted = {k: v for k, v in (("is_active", is_active), ("is_staff", is_staff)) if v is not None}
+    changed = 0
+    with transaction.atomic():
+        for user in users:
+            fields = [k for k, v in wanted.items() if getattr(user, k) != v]
+            if not fields:
+                continue
+            for name in fields:
+                setattr(user, name, wanted[name])
+            user.save(update_fields=fields)
+            changed += 1
+    logger.info("user access %s set on %d users by %s", wanted, changed, getattr(actor, "pk", None))
+    return changed

@@ -14,7 +14,7 @@ from ninja import Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from chat import selectors, services
-from chat.events import ChatEvent, DoneEvent, error_event
+from chat.events import ChatEvent, DoneEvent, application_error_event
 from chat.export import (
     conversation_export_json,
     conversation_export_markdown,
@@ -38,6 +38,7 @@ from chat.schemas import (
 )
 from providers.registry import default_provider_name, provider_statuses
 from raggen.errors import ApplicationError
+from raggen.ratelimit import rate_limit_request
 
 router = Router(tags=["chat"])
 _ERRORS: dict[int, Any] = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
@@ -103,7 +104,7 @@ async def _sse_stream(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
         async for event in events:
             yield _sse(event)
     except ApplicationError as exc:  # raised before the answer started: nothing was saved
-        yield _sse(error_event(exc.message))
+        yield _sse(application_error_event(exc))
         done: DoneEvent = {"type": "done", "message_id": None, "status": "failed"}
         yield _sse(done)
 
@@ -122,6 +123,7 @@ async def _sse_stream(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
 def send_message(
     request: HttpRequest, conversation_id: int, payload: MessageSendIn
 ) -> HttpResponseBase | Message:
+    rate_limit_request("chat", request)
     selectors.conversation_get_for_user(conversation_id, request.user)
     options = payload.service_options()
     if payload.stream:

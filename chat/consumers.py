@@ -20,9 +20,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from pydantic import ValidationError
 
 from chat import services
-from chat.events import ChatEvent, DoneEvent, error_event
+from chat.events import ChatEvent, DoneEvent, application_error_event, error_event
 from chat.schemas import SocketRegenerateIn, SocketSendIn, chat_socket_adapter
 from raggen.errors import ApplicationError, NotFound
+from raggen.ratelimit import rate_limit_async
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -67,6 +68,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if self.forwarding is not None and not self.forwarding.done():
                 await self.send_json(error_event("Wait for the answer, or stop it first."))
                 return
+            try:
+                await rate_limit_async("chat", user=user)
+            except ApplicationError as exc:
+                await self._refused(exc)
+                return
             options = (
                 message.service_options()
                 if isinstance(message, SocketSendIn)
@@ -89,14 +95,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             async for event in events:
                 await self.send_json(event)
         except ApplicationError as exc:
-            # Refused before it started (quota, bad knowledge base...): the answer still ends,
-            # as it does over SSE, so a client always gets a ``done``.
-            await self.send_json(error_event(exc.message))
-            done: DoneEvent = {"type": "done", "message_id": None, "status": "failed"}
-            await self.send_json(done)
+            await self._refused(exc)
         finally:
             with contextlib.suppress(Exception):
                 await events.aclose()
+
+    async def _refused(self, exc: ApplicationError) -> None:
+        # Refused before it started (rate limit, quota, bad knowledge base...): the answer still
+        # ends, as it does over SSE, so a client always gets a ``done``.
+        await self.send_json(application_error_event(exc))
+        done: DoneEvent = {"type": "done", "message_id": None, "status": "failed"}
+        await self.send_json(done)
 
 
 def _describe(exc: ValidationError) -> str:

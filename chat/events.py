@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from raggen.errors import ApplicationError
 
 
 class StartEvent(TypedDict):
@@ -59,11 +62,15 @@ class UsageEvent(TypedDict):
 
 
 class ErrorEvent(TypedDict):
-    """Something went wrong; ``message`` is written for the user."""
+    """Something went wrong; ``message`` is written for the user. A refusal a client may act on
+    also has a ``code`` (``quota_exceeded``, ``rate_limited``) and its ``details`` (for a quota:
+    ``limit``, ``limit_value``, ``used``, ``resets_at``, ``retry_after``)."""
 
     type: Literal["error"]
     message: str
     retryable: bool
+    code: NotRequired[str]
+    details: NotRequired[dict[str, Any]]
 
 
 class DoneEvent(TypedDict):
@@ -81,3 +88,13 @@ ChatEvent = (
 
 def error_event(message: str, *, retryable: bool = False) -> ErrorEvent:
     return {"type": "error", "message": message, "retryable": retryable}
+
+
+def application_error_event(exc: ApplicationError) -> ErrorEvent:
+    """The error event of an application error; its ``code`` and details when it has one."""
+    event = error_event(exc.message)
+    code = exc.extra.get("code")
+    if isinstance(code, str):
+        event["code"] = code
+        event["details"] = {k: v for k, v in exc.extra.items() if k != "code"}
+    return event

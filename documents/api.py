@@ -23,6 +23,7 @@ from documents.schemas import (
     UploadOut,
 )
 from raggen.errors import Conflict
+from raggen.ratelimit import rate_limit_request
 
 router = Router(tags=["knowledge bases and documents"])
 _ERRORS: dict[int, Any] = {404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}
@@ -85,6 +86,7 @@ def upload_documents(
     status. A file already in the knowledge base is not stored again: its item says
     ``duplicate`` and names the existing document, and when every file was a duplicate the
     answer is 409."""
+    rate_limit_request("upload", request)
     kb = selectors.knowledge_base_get_for_user(kb_id, request.user, edit=True)
     results = [
         services.document_upload(
@@ -130,6 +132,7 @@ def upload_document_version(
     request: HttpRequest, doc_id: int, file: File[UploadedFile]
 ) -> Status[dict[str, Any]]:
     """Upload a new version: the current one stays searchable until the new one is indexed."""
+    rate_limit_request("upload", request)
     document = selectors.document_get_for_user(doc_id, request.user, edit=True)
     result = services.document_upload(
         knowledge_base=document.knowledge_base,

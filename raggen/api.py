@@ -21,9 +21,12 @@ api = NinjaAPI(
 
 @api.exception_handler(ApplicationError)
 def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    return api.create_response(
+    response = api.create_response(
         request, {"detail": exc.message, **exc.extra}, status=exc.status_code
     )
+    if "retry_after" in exc.extra:  # rate limits and quotas (429)
+        response["Retry-After"] = str(exc.extra["retry_after"])
+    return response
 
 
 @api.exception_handler(AuthenticationError)

@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "ninja",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.yandex",
     "raggen",
     "accounts",
     "embeddings",
@@ -169,6 +172,18 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache holds rate-limit counters: local memory in one process, Redis shared by all of them.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "raggen",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- Accounts (django-allauth) -------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
@@ -185,9 +200,52 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# Optional sign-in with Yandex ID and one OpenID Connect provider, from the environment only (no
+# SocialApp rows): a provider appears on the login page only when its client id is set.
+YANDEX_OAUTH_CLIENT_ID = env_str("YANDEX_OAUTH_CLIENT_ID")
+YANDEX_OAUTH_CLIENT_SECRET = env_secret("YANDEX_OAUTH_CLIENT_SECRET")
+OIDC_PROVIDER_URL = env_url("OIDC_PROVIDER_URL", ("https", "http"))
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET")
+OIDC_NAME = env_str("OIDC_NAME", "OpenID Connect")
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {}
+if YANDEX_OAUTH_CLIENT_ID:
+    SOCIALACCOUNT_PROVIDERS["yandex"] = {
+        "APPS": [{"client_id": YANDEX_OAUTH_CLIENT_ID, "secret": YANDEX_OAUTH_CLIENT_SECRET}]
+    }
+if OIDC_CLIENT_ID:
+    if not OIDC_PROVIDER_URL:
+        raise EnvError(
+            "OIDC_CLIENT_ID needs OIDC_PROVIDER_URL: the issuer URL, e.g. https://id.example.com"
+        )
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "APPS": [
+            {
+                "provider_id": "oidc",
+                "name": OIDC_NAME,
+                "client_id": OIDC_CLIENT_ID,
+                "secret": OIDC_CLIENT_SECRET,
+                "settings": {"server_url": OIDC_PROVIDER_URL},
+            }
+        ]
+    }
+# A provider's e-mail is taken as verified only by the provider itself; an account with the same
+# e-mail is not taken over by a social log-in.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+
 ADMIN_USERNAME = env_str("ADMIN_USERNAME", "admin")
 ADMIN_EMAIL = env_str("ADMIN_EMAIL", "admin@localhost")
 ADMIN_PASSWORD = env_secret("ADMIN_PASSWORD")
+
+# --- Quotas and rate limits ---------------------------------------------------------------------
+# Daily limits per user (0: none), counted from the day's answers until midnight in TIME_ZONE; an
+# administrator can override them per user.
+QUOTA_DAILY_TOKENS = env_int("QUOTA_DAILY_TOKENS", 0, minimum=0)
+QUOTA_DAILY_MESSAGES = env_int("QUOTA_DAILY_MESSAGES", 0, minimum=0)
+# Requests per user per minute (0: no limit), counted in the cache (Redis when REDIS_URL is set,
+# so that every process shares the count).
+RATE_LIMIT_CHAT_PER_MINUTE = env_int("RATE_LIMIT_CHAT_PER_MINUTE", 20, minimum=0)
+RATE_LIMIT_UPLOAD_PER_MINUTE = env_int("RATE_LIMIT_UPLOAD_PER_MINUTE", 30, minimum=0)
 
 # --- E-mail: console by default, SMTP when EMAIL_HOST is set ------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")

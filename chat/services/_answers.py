@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.quotas import quota_check
 from chat import selectors
 from chat.citations import resolve
 from chat.events import ChatEvent, CitationPayload, DoneEvent, UsageEvent, error_event
@@ -105,6 +106,7 @@ def _turn_prepare(
     params: Mapping[str, Any] | None,
 ) -> _Turn:
     conversation = selectors.conversation_get_for_user(conversation_id, user)
+    quota_check(user=user)  # before anything is written: a refused question leaves no trace
     _fail_stale_answers(conversation)
     if provider is not None or model is not None or params is not None:
         conversation_update(conversation, user=user, provider=provider, model=model, params=params)

@@ -1,0 +1,153 @@
+"""Daily quotas: how many tokens and answers a user may use per day, and the check made before a
+provider is called.
+
+A day runs from midnight to midnight in ``TIME_ZONE``. Usage is counted from the stored answers
+(assistant messages) of the user's conversations: every answer that did not fail counts as one
+answer, and its prompt and completion tokens count as tokens. The limits are
+``QUOTA_DAILY_TOKENS`` / ``QUOTA_DAILY_MESSAGES``, unless the user has a :class:`UserQuota` row
+whose field is set; 0 is no limit.
+
+The check reads the usage and then the answer is written, so two questions asked at the same
+instant in two conversations may both pass it: the limit can be passed by the answers already
+under way, never started past.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import UserQuota
+from chat.models import Message, MessageStatus, Role
+from raggen.errors import QuotaExceeded
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    """A user's daily limits; 0: no limit."""
+
+    tokens: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """What a user used since ``day_start``; the count resets at ``resets_at``."""
+
+    tokens: int
+    messages: int
+    day_start: datetime
+    resets_at: datetime
+
+
+def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The start of today and of tomorrow (midnights in ``TIME_ZONE``, aware) around ``now``."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    local = (now or timezone.now()).astimezone(zone)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    # Through a date, not +24 h: a day with a DST change is 23 or 25 hours long.
+    tomorrow = (start + timedelta(days=1, hours=12)).date()
+    end = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone)
+    return start, end
+
+
+def _counted(prefix: str, day_start: datetime) -> Q:
+    """The answers that count against a quota, as a filter on ``prefix`` (a path to Message)."""
+    answers = Q(**{f"{prefix}role": Role.ASSISTANT, f"{prefix}created_at__gte": day_start})
+    return answers & ~Q(**{f"{prefix}status": MessageStatus.FAILED})
+
+
+def _tokens(prefix: str) -> Any:
+    return Coalesce(F(f"{prefix}prompt_tokens"), Value(0)) + Coalesce(
+        F(f"{prefix}completion_tokens"), Value(0)
+    )
+
+
+def quota_usage_annotations(day_start: datetime) -> dict[str, Any]:
+    """Annotations for a ``User`` queryset: ``tokens_today`` and ``messages_today`` since
+    ``day_start`` (one query for a whole list, as the admin's)."""
+    prefix = "conversations__messages__"
+    counted = _counted(prefix, day_start)
+    return {
+        "tokens_today": Coalesce(Sum(_tokens(prefix), filter=counted), Value(0)),
+        "messages_today": Count("conversations__messages", filter=counted),
+    }
+
+
+def quota_usage_today(*, user: Any, now: datetime | None = None) -> QuotaUsage:
+    """``user``'s usage today (one query)."""
+    day_start, resets_at = quota_day_bounds(now)
+    totals = Message.objects.filter(_counted("", day_start), conversation__owner=user).aggregate(
+        tokens=Coalesce(Sum(_tokens("")), Value(0)), messages=Count("pk")
+    )
+    return QuotaUsage(totals["tokens"], totals["messages"], day_start, resets_at)
+
+
+def quota_limits_for_user(*, user: Any) -> QuotaLimits:
+    """``user``'s daily limits: their override where set, else the defaults from settings."""
+    return quota_limits_from_override(UserQuota.objects.filter(user=user).first())
+
+
+def quota_limits_from_override(override: UserQuota | None) -> QuotaLimits:
+    """The limits given a user's override row (None: no row): each field set wins over the
+    default from settings."""
+    tokens = override.daily_tokens if override is not None else None
+    messages = override.daily_messages if override is not None else None
+    return QuotaLimits(
+        tokens=settings.QUOTA_DAILY_TOKENS if tokens is None else tokens,
+        messages=settings.QUOTA_DAILY_MESSAGES if messages is None else messages,
+    )
+
+
+def quota_check(*, user: Any, now: datetime | None = None) -> None:
+    """Raise ``QuotaExceeded`` (429) when ``user`` has used up a daily limit: the message says
+    which one and when it resets, and ``extra`` carries ``code`` (``quota_exceeded``), ``limit``
+    (``tokens`` or ``messages``), ``limit_value``, ``used``, ``resets_at`` (ISO 8601) and
+    ``retry_after`` (seconds). Call it before a provider is called; it writes nothing. Without
+    limits it makes one query (the override) and no count."""
+    limits = quota_limits_for_user(user=user)
+    if not limits.tokens and not limits.messages:
+        return
+    usage = quota_usage_today(user=user, now=now)
+    if limits.messages and usage.messages >= limits.messages:
+        raise _exceeded("messages", limits.messages, usage.messages, usage, now)
+    if limits.tokens and usage.tokens >= limits.tokens:
+        raise _exceeded("tokens", limits.tokens, usage.tokens, usage, now)
+
+
+def _exceeded(
+    kind: str, limit: int, used: int, usage: QuotaUsage, now: datetime | None
+) -> QuotaExceeded:
+    resets = formats.date_format(usage.resets_at, "Y-m-d H:i")
+    values = {"limit": limit, "used": used, "reset": resets, "zone": settings.TIME_ZONE}
+    if kind == "tokens":
+        message = _(
+            "You have used your daily limit of %(limit)s tokens (%(used)s used today). "
+            "It resets at %(reset)s (%(zone)s)."
+        )
+    else:
+        message = _(
+            "You have used your daily limit of %(limit)s answers. "
+            "It resets at %(reset)s (%(zone)s)."
+        )
+    seconds = (usage.resets_at - (now or timezone.now())).total_seconds()
+    return QuotaExceeded(
+        message % values,
+        {
+            "code": "quota_exceeded",
+            "limit": kind,
+            "limit_value": limit,
+            "used": used,
+            "resets_at": usage.resets_at.isoformat(),
+            "retry_after": max(1, math.ceil(seconds)),
+        },
+    )
