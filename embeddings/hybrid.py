@@ -22,9 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
+
+from embeddings.keyword import Ranking
 
 RRF_K = 60
 FUSIONS = ("convex", "rrf")
@@ -34,12 +37,15 @@ BLIND_DENSE_FACTOR = 0.0
 
 _CYRILLIC_LETTER = re.compile("[\u0400-\u04ff]")
 _LATIN_LETTER = re.compile("[A-Za-z]")
+_HAN = re.compile("[\u3005\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile("[\u3040-\u30ff]")
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
 
 
-@dataclass(frozen=True)
-class Hit:
-    """A fused result. ``dense``/``keyword`` are the raw scores (cosine, BM25) and ranks of the
-    chunk in each list, or None when the list did not return it."""
+class Hit(NamedTuple):
+    """A fused result (a named tuple: a search builds dozens per query). ``dense``/``keyword``
+    are the raw scores (cosine, BM25) and ranks of the chunk in each list, or None when the
+    list did not return it."""
 
     chunk_id: int
     score: float
@@ -57,12 +63,19 @@ class Weights:
 
 
 def text_language(text: str) -> str:
-    """ "ru" when most letters are Cyrillic, "en" when most are Latin, "" when there are none.
-    (Latin script is taken for English: the only other language the stemmers know.)"""
+    """ "ru" when most letters are Cyrillic, "en" when most are Latin, "ja", "ko" or "zh" when
+    most are CJK characters (kana, Hangul, Han only), "" when there are none. (Latin script is
+    taken for English: the only other language the stemmers know.)"""
     cyrillic = len(_CYRILLIC_LETTER.findall(text))
     latin = len(_LATIN_LETTER.findall(text))
-    if cyrillic == latin == 0:
+    if text.isascii():
+        return "en" if latin else ""
+    kana, hangul = len(_KANA.findall(text)), len(_HANGUL.findall(text))
+    cjk = kana + hangul + len(_HAN.findall(text))
+    if cyrillic == latin == cjk == 0:
         return ""
+    if cjk > max(cyrillic, latin):
+        return "ja" if kana else "ko" if hangul else "zh"
     return "ru" if cyrillic > latin else "en"
 
 
@@ -116,50 +129,79 @@ def fuse(
 ) -> list[Hit]:
     """Both ranked lists (chunk id, score; best first) fused by ``method`` (``convex`` or
     ``rrf``); the best ``limit`` (default: all), ties by chunk id. A list with weight 0 only
-    contributes its scores to the breakdown of chunks the other list returned."""
+    contributes its scores to the breakdown of chunks the other list returned.
+
+    Vectorised: only the best ``limit`` become :class:`Hit` objects (a search asks for
+    ``2 * top_k + 20`` of up to 200 candidates)."""
     if method not in FUSIONS:
         raise ValueError(f"unknown fusion {method!r}")
     total = weights.dense + weights.keyword
     scale = total if method == "convex" else total / (k + 1)
+    dense_ids, dense_scores = _arrays(dense)
+    keyword_ids, keyword_scores = _arrays(keyword)
     ids: list[NDArray[np.int64]] = []
     values: list[NDArray[np.float64]] = []
-    for ranked, weight in ((dense, weights.dense), (keyword, weights.keyword)):
-        if weight > 0 and ranked:
-            ids.append(np.fromiter((c for c, _ in ranked), dtype=np.int64, count=len(ranked)))
-            values.append(weight * _contributions(ranked, method, k))
+    for side_ids, side_scores, weight in (
+        (dense_ids, dense_scores, weights.dense),
+        (keyword_ids, keyword_scores, weights.keyword),
+    ):
+        if weight > 0 and len(side_ids):
+            ids.append(side_ids)
+            values.append(weight * _contributions(side_scores, method, k))
     if not ids or scale <= 0:
         return []
     unique, inverse = np.unique(np.concatenate(ids), return_inverse=True)
     fused = np.bincount(inverse, weights=np.concatenate(values)) / scale
     order = np.lexsort((unique, -fused))[:limit]
-    dense_at = {c: (r, s) for r, (c, s) in enumerate(dense, start=1)}
-    keyword_at = {c: (r, s) for r, (c, s) in enumerate(keyword, start=1)}
-    hits = []
-    for i in order.tolist():
-        chunk_id = int(unique[i])
-        d = dense_at.get(chunk_id)
-        kw = keyword_at.get(chunk_id)
-        hits.append(
-            Hit(
-                chunk_id=chunk_id,
-                score=float(fused[i]),
-                dense=d[1] if d else None,
-                keyword=kw[1] if kw else None,
-                dense_rank=d[0] if d else None,
-                keyword_rank=kw[0] if kw else None,
-            )
+    chosen = unique[order]
+    dense_rank = _ranks(dense_ids, chosen).tolist()
+    keyword_rank = _ranks(keyword_ids, chosen).tolist()
+    dense_list = dense_scores.tolist()
+    keyword_list = keyword_scores.tolist()
+    return [
+        Hit(
+            chunk_id,
+            score,
+            dense_list[dr - 1] if dr else None,
+            keyword_list[kr - 1] if kr else None,
+            dr or None,
+            kr or None,
         )
-    return hits
+        for chunk_id, score, dr, kr in zip(
+            chosen.tolist(), fused[order].tolist(), dense_rank, keyword_rank, strict=True
+        )
+    ]
 
 
-def _contributions(ranked: Sequence[tuple[int, float]], method: str, k: int) -> NDArray[np.float64]:
+def _arrays(ranked: Sequence[tuple[int, float]]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """A ranked list as (ids, scores) arrays; a :class:`~embeddings.keyword.Ranking` has them."""
+    if isinstance(ranked, Ranking):
+        arrays = ranked.arrays()
+        if arrays is not None:
+            return arrays
+    if not ranked:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    chunk_ids, scores = zip(*ranked, strict=True)
+    return np.asarray(chunk_ids, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+
+
+def _ranks(ids: NDArray[np.int64], chosen: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The 1-based rank in ``ids`` of each of ``chosen``, 0 where it is absent."""
+    if not len(ids):
+        return np.zeros(len(chosen), dtype=np.int64)
+    sorter = np.argsort(ids, kind="stable")
+    at = sorter[np.minimum(np.searchsorted(ids, chosen, sorter=sorter), len(ids) - 1)]
+    ranks: NDArray[np.int64] = np.where(ids[at] == chosen, at + 1, 0)
+    return ranks
+
+
+def _contributions(scores: NDArray[np.float64], method: str, k: int) -> NDArray[np.float64]:
     """Each entry's unweighted contribution to the fused score."""
     if method == "rrf":
-        return 1.0 / (k + np.arange(1, len(ranked) + 1, dtype=np.float64))
-    scores = np.fromiter((s for _, s in ranked), dtype=np.float64, count=len(ranked))
+        return 1.0 / (k + np.arange(1, len(scores) + 1, dtype=np.float64))
     low, high = scores.min(), scores.max()
     if high <= low:
-        return np.ones(len(ranked))
+        return np.ones(len(scores))
     normalised: NDArray[np.float64] = (scores - low) / (high - low)
     return normalised
 

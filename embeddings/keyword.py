@@ -31,6 +31,13 @@ _LATIN = re.compile(r"[a-z0-9]{2,}")
 # Cyrillic letters are written as escapes: they look like Latin ones in an editor.
 _CYR_A, _CYR_YA, _CYR_IE, _CYR_YO = "\u0430", "\u044f", "\u0435", "\u0451"
 _CYRILLIC = re.compile(f"[{_CYR_A}-{_CYR_YA}]{{2,}}")
+# Runs of Han (with the iteration mark), Hiragana, Katakana and Hangul: CJK text has no spaces
+# between words, so a run is indexed as overlapping character bigrams (as Lucene's CJK analyzer
+# does) plus its single characters (so that a one-character query, e.g. "cat", still matches).
+_CJK = re.compile(
+    "[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+"
+)
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float32]
@@ -46,7 +53,10 @@ def _stopwords() -> frozenset[str]:
 class Tokenizer:
     """Lower-cases, splits a text into Latin and Cyrillic words (a word mixing the two scripts
     becomes two words), drops one-letter words and English/Russian stop words, and stems each word
-    with the Snowball stemmer of its script. The letter yo is folded into ie.
+    with the Snowball stemmer of its script. The letter yo is folded into ie. Chinese, Japanese
+    and Korean runs become overlapping character bigrams plus single characters (``東京都`` ->
+    ``東京``, ``京都``, ``東``, ``京``, ``都``): rare bigrams carry the ranking, the characters
+    (low idf) let a one-character word be found.
 
     Word order is not kept: BM25 needs a bag of words. Thread-safe (one stemmer pair per thread).
     """
@@ -69,13 +79,27 @@ class Tokenizer:
         latin = [w for w in _LATIN.findall(lowered) if w not in stop]
         cyrillic = [w for w in _CYRILLIC.findall(lowered) if w not in stop]
         english, russian = self._stemmers()
-        return [*english.stemWords(latin), *russian.stemWords(cyrillic)]
+        tokens: list[str] = [*english.stemWords(latin), *russian.stemWords(cyrillic)]
+        if not lowered.isascii():
+            tokens.extend(cjk_tokens(lowered))
+        return tokens
+
+
+def cjk_tokens(text: str) -> list[str]:
+    """Overlapping character bigrams, then the single characters, of every CJK run in ``text``."""
+    out: list[str] = []
+    for run in _CJK.findall(text):
+        out.extend(run[i : i + 2] for i in range(len(run) - 1))
+        out.extend(run)
+    return out
 
 
 def script_counts(tokens: Sequence[str]) -> tuple[int, int]:
-    """(Latin words, Cyrillic words) among tokens from :meth:`Tokenizer.tokenize`."""
+    """(Latin words, Cyrillic words) among tokens from :meth:`Tokenizer.tokenize` (CJK bigrams
+    count as neither)."""
     cyrillic = sum(1 for t in tokens if _CYR_A <= t[0] <= _CYR_YA)
-    return len(tokens) - cyrillic, cyrillic
+    latin = sum(1 for t in tokens if t.isascii())
+    return latin, cyrillic
 
 
 @dataclass(frozen=True, eq=False)
@@ -239,7 +263,7 @@ def search(
     query_tokens: Sequence[str],
     top_k: int,
     allowed: NDArray[np.int64] | None = None,
-) -> list[tuple[int, float]]:
+) -> Ranking:
     """The ``top_k`` (chunk id, BM25 score) pairs with a positive score, best first, ties by id.
 
     Collection statistics (document count, mean length, document frequency) are those of all
@@ -247,7 +271,7 @@ def search(
     """
     n_docs = sum(v.live_count for v in views)
     if n_docs == 0 or not query_tokens or top_k <= 0:
-        return []
+        return Ranking()
     avgdl = sum(v.live_length for v in views) / n_docs
     # Document frequencies still count deleted chunks until their segment is merged (as in
     # Lucene), so the idf uses the same population, which keeps it positive.
@@ -269,7 +293,7 @@ def search(
         found_ids.append(v.segment.ids[hits])
         found_scores.append(scores[hits])
     if not found_ids:
-        return []
+        return Ranking()
     return top_by_score(np.concatenate(found_ids), np.concatenate(found_scores), top_k)
 
 
@@ -293,11 +317,30 @@ def _segment_scores(
     return scores
 
 
-def top_by_score(ids: IntArray, scores: NDArray[Any], top_k: int) -> list[tuple[int, float]]:
+class Ranking(list[tuple[int, float]]):
+    """A ranked list of (chunk id, score) pairs that also keeps them as arrays (``ids``,
+    ``scores``), so that fusion need not convert them back (a list built from arrays costs
+    ~12 us per 100 pairs, reading it back into arrays as much again)."""
+
+    ids: IntArray = np.zeros(0, dtype=np.int64)
+    scores: NDArray[np.float64] = np.zeros(0, dtype=np.float64)
+
+    def arrays(self) -> tuple[IntArray, NDArray[np.float64]] | None:
+        """``(ids, scores)``, or None if the list was changed after it was built."""
+        return (self.ids, self.scores) if len(self.ids) == len(self) else None
+
+    @classmethod
+    def of(cls, ids: IntArray, scores: NDArray[np.float64]) -> Ranking:
+        ranking = cls(zip(ids.tolist(), scores.tolist(), strict=True))
+        ranking.ids, ranking.scores = ids, scores
+        return ranking
+
+
+def top_by_score(ids: IntArray, scores: NDArray[Any], top_k: int) -> Ranking:
     """The ``top_k`` highest scores, ties broken by ascending id: a total, deterministic order."""
     if len(ids) > top_k:
         kth = np.partition(scores, len(scores) - top_k)[len(scores) - top_k]
         keep = scores >= kth
         ids, scores = ids[keep], scores[keep]
     order = np.lexsort((ids, -scores))[:top_k]
-    return [(int(ids[i]), float(scores[i])) for i in order]
+    return Ranking.of(ids[order].astype(np.int64), scores[order].astype(np.float64))

@@ -608,7 +608,7 @@ def _given_vector(values: Sequence[float] | None) -> Vectors | None:
     return result
 
 
-def _merge_lists(lists: list[list[tuple[int, float]]], limit: int) -> list[tuple[int, float]]:
+def _merge_lists(lists: Sequence[list[tuple[int, float]]], limit: int) -> list[tuple[int, float]]:
     if not lists:
         return []
     if len(lists) == 1:

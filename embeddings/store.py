@@ -554,7 +554,7 @@ def dense_search(
     query: NDArray[np.float32],
     top_k: int,
     allowed: IntArray | None = None,
-) -> list[tuple[int, float]]:
+) -> keyword.Ranking:
     """The ``top_k`` (chunk id, inner product) pairs over the live chunks, best first, ties by id;
     ``allowed`` restricts the search to those chunk ids."""
     faiss = _faiss()
@@ -585,7 +585,7 @@ def dense_search(
         found_ids.append(ids[0][keep].astype(np.int64))
         found_scores.append(scores[0][keep])
     if not found_ids:
-        return []
+        return keyword.Ranking()
     return keyword.top_by_score(np.concatenate(found_ids), np.concatenate(found_scores), top_k)
 
 

@@ -46,6 +46,10 @@ def test_language_of_text_and_corpus():
     assert hybrid.text_language("Где договор?") == "ru"
     assert hybrid.text_language("Where is the contract?") == "en"
     assert hybrid.text_language("42 %") == ""
+    assert hybrid.text_language("机器学习是什么") == "zh"
+    assert hybrid.text_language("東京都に住んでいます") == "ja"
+    assert hybrid.text_language("한국어 검색") == "ko"
+    assert hybrid.text_language("What is 合同?") == "en"
     assert hybrid.corpus_language(10, 90) == "ru"
     assert hybrid.corpus_language(50, 50) == ""
 

@@ -83,3 +83,38 @@ def test_a_segment_survives_a_save_and_load_round_trip():
     assert loaded.terms == seg.terms
     np.testing.assert_array_equal(loaded.indptr, seg.indptr)
     np.testing.assert_array_equal(loaded.ids, seg.ids)
+
+
+def test_cjk_runs_become_character_bigrams_and_characters():
+    assert tok.tokenize("東京都") == ["東京", "京都", "東", "京", "都"]
+    # Latin and Cyrillic words keep their stemming beside a CJK run in the same text.
+    assert tok.tokenize("Contracts 合同 договоров") == ["contract", "договор", "合同", "合", "同"]
+    assert tok.tokenize("검색") == ["검색", "검", "색"]
+    assert keyword.script_counts(tok.tokenize("東京 contracts")) == (1, 0)
+
+
+def test_chinese_japanese_and_korean_text_is_keyword_searchable():
+    seg = _segment(
+        [
+            "我喜欢在北京大学学习机器学习",  # zh: I like studying machine learning at PKU
+            "東京都に住んでいます",  # ja: I live in Tokyo
+            "한국어 텍스트 검색 엔진",  # ko: Korean text search engine
+            "the weather in Moscow",
+        ]
+    )
+    views = [keyword.view(seg, None)]
+
+    def top(query: str) -> int:
+        return keyword.search(views, tok.tokenize(query), 10)[0][0]
+
+    assert top("机器学习") == 1  # a word inside a sentence without spaces
+    assert top("東京") == 2
+    assert top("검색 엔진") == 3
+    assert top("猫和北京") == 1  # only the shared bigram and characters match
+    assert keyword.search(views, tok.tokenize("上海"), 10) == []  # no shared character
+
+
+def test_a_one_character_cjk_query_finds_the_character_inside_a_run():
+    seg = _segment(["我喜欢猫", "我喜欢狗"])
+    hits = keyword.search([keyword.view(seg, None)], tok.tokenize("猫"), 10)
+    assert [h[0] for h in hits] == [1]
