@@ -173,7 +173,9 @@ def _chunk_row(document: Document, draft: ChunkDraft, ordinal: int) -> Chunk:
 def _finish(document: Document, chunk_count: int, page_count: int | None) -> None:
     """Make the document searchable; a new version swaps with the old one atomically."""
     from documents.services import document_delete
+    from embeddings.document_vectors import document_vector_compute
 
+    document_vector_compute(document=document)  # streams the chunk vectors, stores the aggregate
     old: Document | None = None
     with transaction.atomic():
         if document.replaces_id is not None:
@@ -235,7 +237,16 @@ def document_ingest(document_id: int) -> str:
     except UnreadableDocument as exc:
         mark_failed(document, exc.reason)
     except ApplicationError as exc:
-        mark_failed(document, exc.message)
+        # A provider's embeddings that are rate limited or down: retried like a busy database.
+        if getattr(exc, "retryable", False):
+            if document.attempts < settings.INGEST_MAX_ATTEMPTS:
+                Document.objects.filter(pk=document.pk).update(
+                    status=DocumentStatus.QUEUED, heartbeat_at=None, updated_at=timezone.now()
+                )
+                raise TransientIngestError(exc.message) from exc
+            mark_failed(document, f"{exc.message} (tried {document.attempts} times; retry later)")
+        else:
+            mark_failed(document, exc.message)
     except (OperationalError, OSError) as exc:
         if document.attempts < settings.INGEST_MAX_ATTEMPTS:
             Document.objects.filter(pk=document.pk).update(

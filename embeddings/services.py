@@ -23,14 +23,16 @@ from django.db import transaction
 from numpy.typing import NDArray
 
 from documents.models import Chunk, Document, DocumentStatus, FileType, KnowledgeBase
+from documents.models import Encoder as EncoderChoice
 from embeddings import hybrid, store
 from embeddings.cache import cache_counts, encode_cached, text_sha256
-from embeddings.encoder import Encoder, SentenceTransformerEncoder, Vectors
+from embeddings.encoder import ANY_LANGUAGE, Encoder, SentenceTransformerEncoder, Vectors
 from embeddings.keyword import Tokenizer
 from embeddings.keyword import search as keyword_search
 from embeddings.model_files import model_name, resolve_model_path
 from embeddings.models import ChunkMetadata
-from raggen.errors import Conflict, InvalidInput, PayloadTooLarge
+from providers.errors import ProviderContextTooLong, ProviderError, ProviderNotConfigured
+from raggen.errors import ApplicationError, Conflict, InvalidInput, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,28 @@ class ModelChanged(Conflict):
     """The knowledge base was built with another embedding model: it must be reindexed."""
 
 
+class EncoderNotConfigured(ApplicationError):
+    """A knowledge base asks for a provider's embeddings, but the provider has no credentials."""
+
+    status_code = 400
+
+
+class EmbeddingProviderError(ApplicationError):
+    """A provider could not embed. ``retryable``: trying again later may help (rate limit after
+    the adapter's own retries, unavailable, timeout); otherwise the key, the model or the text
+    must change first."""
+
+    status_code = 502
+
+    def __init__(
+        self, message: str, extra: dict[str, Any] | None = None, *, retryable: bool = False
+    ) -> None:
+        super().__init__(message, extra)
+        self.retryable = retryable
+        if retryable:
+            self.status_code = 503
+
+
 # --- the encoder -----------------------------------------------------------------------------
 
 _encoder: Encoder | None = None
@@ -58,6 +82,12 @@ _encoder_lock = threading.Lock()
 _tokenizer = Tokenizer()
 _query_vectors: OrderedDict[tuple[str, str], Vectors] = OrderedDict()
 _query_lock = threading.Lock()
+# Serialises, within a process, the re-embedding of a knowledge base whose encoder changed.
+_switch_lock = threading.Lock()
+_PROVIDER_LABELS: dict[str, str] = {"gigachat": "GigaChat", "yandex": "Yandex"}
+# GigaChat models whose vector size is known before the first call (spec 2.7).
+_KNOWN_GIGACHAT_DIMENSIONS = {"Embeddings": 1024}
+_probed: set[int] = set()
 
 
 def get_encoder() -> Encoder:
@@ -93,6 +123,117 @@ def use_encoder(encoder: Encoder) -> Iterator[Encoder]:
             _query_vectors.clear()
 
 
+# --- the encoder of a knowledge base ---------------------------------------------------------
+
+
+def _cache_name(encoder: Encoder) -> str:
+    """The name under which ``encoder``'s vectors are cached: its model name, and the model
+    kind where one name covers two models (Yandex's doc and query models)."""
+    kind = getattr(encoder, "kind", "")
+    return f"{encoder.name}#{kind}" if kind else encoder.name
+
+
+def encoder_kind(model_name: str) -> str:
+    """Which encoder choice (``local``, ``gigachat``, ``yandex``) produced vectors recorded
+    under ``model_name``."""
+    for choice in (EncoderChoice.GIGACHAT, EncoderChoice.YANDEX):
+        if model_name.startswith(f"{choice.value}/"):
+            return str(choice.value)
+    return str(EncoderChoice.LOCAL.value)
+
+
+def _not_configured(choice: str) -> EncoderNotConfigured:
+    from providers.registry import provider_statuses
+
+    label = _PROVIDER_LABELS.get(choice, choice)
+    provider = "yandexgpt" if choice == EncoderChoice.YANDEX else "gigachat"
+    how = next(s.how_to_configure for s in provider_statuses() if s.name == provider)
+    return EncoderNotConfigured(
+        f"{label} is not configured: {how[:1].lower()}{how[1:]} Or choose another encoder.",
+        {"encoder": choice},
+    )
+
+
+def check_encoder(choice: str) -> None:
+    """Raises :class:`InvalidInput` for an unknown encoder choice and
+    :class:`EncoderNotConfigured` (a 400 saying which variables to set) for a provider without
+    credentials, so that a knowledge base never asks for an encoder it cannot use."""
+    if choice not in EncoderChoice.values:
+        known = ", ".join(EncoderChoice.values)
+        raise InvalidInput(f"Unknown encoder {choice!r}: use one of {known}.")
+    if choice != EncoderChoice.LOCAL:
+        _provider_encoder(choice)
+
+
+def _provider_encoder(choice: str) -> Encoder:
+    from providers.registry import get_encoder as get_provider_encoder
+
+    try:
+        encoder: Encoder = get_provider_encoder(choice)
+    except ProviderNotConfigured:
+        raise _not_configured(choice) from None
+    return encoder
+
+
+def _probe_dimension(choice: str, encoder: Encoder) -> None:
+    """A GigaChat embedder whose vector size is not known up front is asked once per process,
+    so that the size a knowledge base records is the size of its vectors."""
+    model = getattr(encoder, "model", "")
+    if choice != EncoderChoice.GIGACHAT or model in _KNOWN_GIGACHAT_DIMENSIONS:
+        return
+    if id(encoder) not in _probed:
+        with _provider_errors(choice):
+            encoder.encode(["dimension probe"])
+        _probed.add(id(encoder))
+
+
+def encoder_for(knowledge_base: KnowledgeBase) -> Encoder:
+    """The encoder that embeds ``knowledge_base``'s chunks: the process's local model
+    (:func:`get_encoder`), or the provider's (``gigachat``: ``Embeddings``, 1024-d; ``yandex``:
+    ``text-search-doc``, 256-d) built from settings by the providers' registry. Raises
+    :class:`EncoderNotConfigured` when that provider has no credentials."""
+    choice = knowledge_base.encoder or EncoderChoice.LOCAL
+    if choice == EncoderChoice.LOCAL:
+        return get_encoder()
+    encoder = _provider_encoder(choice)
+    _probe_dimension(choice, encoder)
+    return encoder
+
+
+def query_encoder_for(knowledge_base: KnowledgeBase) -> Encoder:
+    """The encoder of questions asked of ``knowledge_base``: Yandex's ``text-search-query``
+    (the same vector space as its doc model), otherwise the chunks' encoder itself."""
+    encoder = encoder_for(knowledge_base)
+    for_queries = getattr(encoder, "for_queries", None)
+    if for_queries is None:
+        return encoder
+    query_encoder: Encoder = for_queries()
+    return query_encoder
+
+
+@contextmanager
+def _provider_errors(choice: str) -> Iterator[None]:
+    """Provider errors become :class:`EmbeddingProviderError` with the provider's message."""
+    try:
+        yield
+    except ProviderNotConfigured:
+        raise _not_configured(choice) from None
+    except ProviderContextTooLong as exc:
+        label = _PROVIDER_LABELS.get(choice, choice)
+        raise EmbeddingProviderError(
+            f"{label} embeddings refused a passage as too long for the model ({exc.message}). "
+            "Lower the maximum chunk size of this knowledge base.",
+            {"encoder": choice},
+        ) from exc
+    except ProviderError as exc:
+        label = _PROVIDER_LABELS.get(choice, choice)
+        raise EmbeddingProviderError(
+            f"{label} embeddings failed: {exc.message}",
+            {"encoder": choice},
+            retryable=exc.retryable,
+        ) from exc
+
+
 def tokenize(text: str) -> list[str]:
     """The BM25 tokens of ``text`` (see :class:`embeddings.keyword.Tokenizer`)."""
     return _tokenizer.tokenize(text)
@@ -126,7 +267,7 @@ def embed_texts(*, texts: Sequence[str]) -> Vectors:
 
 
 def _query_vector(encoder: Encoder, query: str) -> Vectors:
-    key = (encoder.name, query)
+    key = (_cache_name(encoder), query)
     with _query_lock:
         cached = _query_vectors.get(key)
         if cached is not None:
@@ -204,11 +345,52 @@ def index_chunks(
     ``Chunk.vector`` and make them searchable (dense and keyword); returns how many.
 
     Works in batches of ``batch_size``, so ``chunks`` may be a lazy iterator of any length. Safe
-    to run twice: a chunk indexed again replaces itself. Raises :class:`ModelChanged` when the
-    knowledge base holds vectors of another model.
+    to run twice: a chunk indexed again replaces itself. The knowledge base's own encoder is
+    used (:func:`encoder_for`); after its encoder was changed, the first call re-embeds the
+    whole knowledge base (:func:`_switch_encoder`). Raises :class:`ModelChanged` when the
+    knowledge base holds vectors of another model of the same encoder,
+    :class:`EncoderNotConfigured` and :class:`EmbeddingProviderError`.
     """
-    encoder = get_encoder()
-    _claim_model(knowledge_base, encoder)
+    encoder = encoder_for(knowledge_base)
+    with _provider_errors(knowledge_base.encoder):
+        _switch_encoder(knowledge_base, encoder)
+        _claim_model(knowledge_base, encoder)
+        return _index_batches(knowledge_base, encoder, chunks, batch_size)
+
+
+def _switch_encoder(knowledge_base: KnowledgeBase, encoder: Encoder) -> None:
+    """When the knowledge base's encoder was changed (say local to GigaChat) and it still holds
+    vectors of the old one, re-embed all of its chunks with the new one and replace its index
+    at once (search keeps the old index until then), so no index ever mixes two encoders.
+    Another model of the same encoder (``EMBEDDING_MODEL`` changed) is left to
+    :func:`_claim_model`, which asks the operator to rebuild."""
+
+    def switching() -> bool:
+        knowledge_base.refresh_from_db(fields=["embedding_model", "embedding_dimension"])
+        recorded = knowledge_base.embedding_model
+        return bool(
+            recorded
+            and (recorded, knowledge_base.embedding_dimension) != (encoder.name, encoder.dimension)
+            and encoder_kind(recorded) != encoder_kind(encoder.name)
+            and Chunk.objects.filter(knowledge_base=knowledge_base, vector__isnull=False).exists()
+        )
+
+    if not switching():
+        return
+    with _switch_lock:
+        if switching():
+            logger.info(
+                "knowledge base %s: re-embedding with %s (was %s)",
+                knowledge_base.pk,
+                encoder.name,
+                knowledge_base.embedding_model,
+            )
+            rebuild_index(knowledge_base)
+
+
+def _index_batches(
+    knowledge_base: KnowledgeBase, encoder: Encoder, chunks: Iterable[Chunk], batch_size: int
+) -> int:
     index = _index(knowledge_base.pk)
     total = 0
     for batch in _batches(chunks, batch_size):
@@ -271,19 +453,14 @@ def knowledge_base_index_delete(kb_id: int) -> None:
 
 def rebuild_index(knowledge_base: KnowledgeBase, *, exclude: Sequence[int] = ()) -> store.Snapshot:
     """Rebuild the knowledge base's index files from its chunk rows, re-embedding (through the
-    cache) the chunks without a vector or with another model's; the old files serve searches
-    until the new ones are complete. Returns the new snapshot."""
-    encoder = get_encoder()
+    cache, with the knowledge base's encoder) the chunks without a vector or with another
+    model's; the old files serve searches until the new ones are complete, and the knowledge
+    base records the new model only then. Returns the new snapshot."""
+    encoder = encoder_for(knowledge_base)
     reembed = (knowledge_base.embedding_model, knowledge_base.embedding_dimension) != (
         encoder.name,
         encoder.dimension,
     )
-    if reembed:
-        KnowledgeBase.objects.filter(pk=knowledge_base.pk).update(
-            embedding_model=encoder.name, embedding_dimension=encoder.dimension
-        )
-        knowledge_base.embedding_model = encoder.name
-        knowledge_base.embedding_dimension = encoder.dimension
     excluded = set(exclude)
 
     def batches() -> Iterator[tuple[NDArray[np.int64], Vectors, list[list[str]]]]:
@@ -296,9 +473,17 @@ def rebuild_index(knowledge_base: KnowledgeBase, *, exclude: Sequence[int] = ())
         for batch in _batches(rows.iterator(chunk_size=2000), 2000):
             yield _batch_vectors(batch, encoder, reembed, knowledge_base.heading_context)
 
-    snapshot = _index(knowledge_base.pk).replace_all(
-        batches(), model=encoder.name, dimension=encoder.dimension
-    )
+    with _provider_errors(knowledge_base.encoder):
+        snapshot = _index(knowledge_base.pk).replace_all(
+            batches(), model=encoder.name, dimension=encoder.dimension
+        )
+    if reembed:
+        # Only now: until the new index is complete, the old one (and its model) serves.
+        KnowledgeBase.objects.filter(pk=knowledge_base.pk).update(
+            embedding_model=encoder.name, embedding_dimension=encoder.dimension
+        )
+        knowledge_base.embedding_model = encoder.name
+        knowledge_base.embedding_dimension = encoder.dimension
     logger.info(
         "rebuilt the index of knowledge base %s: %s chunks", knowledge_base.pk, snapshot.count
     )
@@ -512,10 +697,16 @@ def search(
         raise InvalidInput("The query is empty.")
     if not knowledge_bases:
         return SearchResult([], mode, 0.0, 0.0, [])
-    encoder = get_encoder()
     snapshots = [(kb, _snapshot(kb)) for kb in knowledge_bases]
-    weights = _weights(knowledge_bases[0], mode, query, dense_weight, keyword_weight, snapshots)
-    notes = [weights.reason] if weights.reason else []
+    notes: list[str] = []
+    encoders = _query_encoders(knowledge_bases, notes) if query_vector is None else {}
+    first = encoders.get(knowledge_bases[0].pk)
+    languages = first.languages if first is not None else frozenset({ANY_LANGUAGE})
+    weights = _weights(
+        knowledge_bases[0], mode, query, dense_weight, keyword_weight, snapshots, languages
+    )
+    if weights.reason:
+        notes.insert(0, weights.reason)
     allowed = _allowed_ids(knowledge_bases, document_ids, file_types)
     pool = max(candidates, top_k)
     dense_ranked: list[tuple[int, float]] = []
@@ -524,7 +715,9 @@ def search(
     # English-only encoder: its query embedding would cost time and add nothing).
     if mode == "dense" or (mode == "hybrid" and weights.dense > 0):
         vector = _given_vector(query_vector)
-        dense_ranked = _dense_side(snapshots, encoder, query, vector, pool, allowed, notes)
+        dense_ranked = _dense_side(
+            snapshots, encoders, query, vector, pool, allowed, notes, strict=mode == "dense"
+        )
     if mode == "keyword" or (mode == "hybrid" and weights.keyword > 0):
         tokens = tokenize(query)
         lists = [keyword_search(s.keyword_views(), tokens, pool, allowed) for _, s in snapshots]
@@ -548,6 +741,7 @@ def _weights(
     dense_weight: float | None,
     keyword_weight: float | None,
     snapshots: Sequence[tuple[KnowledgeBase, store.Snapshot]],
+    encoder_languages: frozenset[str],
 ) -> hybrid.Weights:
     dense = kb.dense_weight if dense_weight is None else dense_weight
     keyword = kb.keyword_weight if keyword_weight is None else keyword_weight
@@ -561,21 +755,43 @@ def _weights(
             hybrid.corpus_language(s.manifest.latin_tokens, s.manifest.cyrillic_tokens)
             for _, s in snapshots
         ],
-        encoder_languages=get_encoder().languages,
+        encoder_languages=encoder_languages,
     )
+
+
+def _query_encoders(
+    knowledge_bases: Sequence[KnowledgeBase], notes: list[str]
+) -> dict[int, Encoder | None]:
+    """Each knowledge base's query encoder; ``None``, with a note, for a provider that is no
+    longer configured (its dense side is skipped, the keyword side still answers)."""
+    encoders: dict[int, Encoder | None] = {}
+    for kb in knowledge_bases:
+        try:
+            encoders[kb.pk] = query_encoder_for(kb)
+        except ApplicationError as exc:
+            encoders[kb.pk] = None
+            notes.append(f"dense search of knowledge base {kb.pk} skipped: {exc.message}")
+    return encoders
 
 
 def _dense_side(
     snapshots: Sequence[tuple[KnowledgeBase, store.Snapshot]],
-    encoder: Encoder,
+    encoders: dict[int, Encoder | None],
     query: str,
     given: Vectors | None,
     pool: int,
     allowed: NDArray[np.int64] | None,
     notes: list[str],
+    *,
+    strict: bool,
 ) -> list[tuple[int, float]]:
+    """Each knowledge base's nearest chunks to the query, embedded by its own query encoder
+    (so a GigaChat knowledge base is searched with a GigaChat vector). A provider that fails
+    skips its knowledge base with a note, or raises :class:`EmbeddingProviderError` when
+    ``strict`` (dense mode: there is no keyword side to fall back on)."""
     lists = []
     for kb, snap in snapshots:
+        encoder = encoders.get(kb.pk)
         if not snap.count:
             continue
         if given is not None:
@@ -586,8 +802,17 @@ def _dense_side(
                     {"expected_dimension": snap.manifest.dimension},
                 )
             lists.append(store.dense_search(snap, given, pool, allowed))
+        elif encoder is None:
+            continue
         elif (snap.manifest.model, snap.manifest.dimension) == (encoder.name, encoder.dimension):
-            vector = _query_vector(encoder, query)
+            try:
+                with _provider_errors(kb.encoder):
+                    vector = _query_vector(encoder, query)
+            except EmbeddingProviderError as exc:
+                if strict:
+                    raise
+                notes.append(f"dense search of knowledge base {kb.pk} skipped: {exc.message}")
+                continue
             lists.append(store.dense_search(snap, vector, pool, allowed))
         else:
             notes.append(
@@ -712,7 +937,11 @@ def index_stats(knowledge_base: KnowledgeBase) -> IndexStats:
     manifest = snap.manifest
     file_bytes = sum(size for s in manifest.segments for size, _crc in s.files.values())
     kinds = sorted({s.kind for s in manifest.segments}) or ["flat"]
-    model = manifest.model or knowledge_base.embedding_model or get_encoder().name
+    model = (
+        manifest.model
+        or knowledge_base.embedding_model
+        or (get_encoder().name if knowledge_base.encoder == EncoderChoice.LOCAL else "")
+    )
     hits, misses, entries = cache_counts(model)
     if (folder / store.MANIFEST).exists():
         file_bytes += (folder / store.MANIFEST).stat().st_size
@@ -742,17 +971,22 @@ __all__ = [
     "MAX_TEXT_CHARS",
     "MODES",
     "AddedTexts",
+    "EmbeddingProviderError",
+    "EncoderNotConfigured",
     "IndexStats",
     "ModelChanged",
     "SearchHit",
     "SearchResult",
     "add_texts",
+    "check_encoder",
     "delete_vectors",
     "embed_texts",
+    "encoder_for",
     "get_encoder",
     "index_chunks",
     "index_stats",
     "knowledge_base_index_delete",
+    "query_encoder_for",
     "rebuild_index",
     "remove_chunks",
     "remove_document",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -79,8 +80,52 @@ class _GigaEmbeddings(BaseModel):
     data: list[_GigaItem]
 
 
+#: The batch limits langchain-gigachat keeps to (spec 2.7; the API's own are undocumented).
+GIGACHAT_MAX_BATCH = 90
+GIGACHAT_MAX_BATCH_CHARS = 1_000_000
+#: Yandex's default embeddings quota (spec 1.9): requests per second.
+YANDEX_MAX_RPS = 10.0
+
+
+def _bounded_batches(texts: Sequence[str], size: int, chars: int) -> list[list[str]]:
+    """``texts`` in order, in batches of at most ``size`` texts and ``chars`` characters (a
+    single longer text goes alone)."""
+    batches: list[list[str]] = []
+    batch: list[str] = []
+    length = 0
+    for text in texts:
+        if batch and (len(batch) == size or length + len(text) > chars):
+            batches.append(batch)
+            batch, length = [], 0
+        batch.append(text)
+        length += len(text)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+class _Pacer:
+    """Spaces request starts at least ``1 / rps`` seconds apart, across threads."""
+
+    def __init__(self, rps: float) -> None:
+        self.interval = 1.0 / rps if rps > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
 class GigaChatEncoder:
-    """GigaChat ``/embeddings``, sent in batches of at most ``batch_size`` texts."""
+    """GigaChat ``/embeddings``, sent in batches of at most ``batch_size`` texts and
+    ``max_batch_chars`` characters."""
 
     languages = frozenset({ANY_LANGUAGE})
 
@@ -93,7 +138,8 @@ class GigaChatEncoder:
         scope: str = "GIGACHAT_API_PERS",
         model: str = "Embeddings",
         dimension: int = 1024,
-        batch_size: int = 90,
+        batch_size: int = GIGACHAT_MAX_BATCH,
+        max_batch_chars: int = GIGACHAT_MAX_BATCH_CHARS,
         ca_bundle: str = "",
         verify_ssl: bool = True,
         http: HttpConfig = DEFAULT_HTTP,
@@ -102,7 +148,8 @@ class GigaChatEncoder:
         self.name = f"gigachat/{model}"
         self.model = model
         self.base_url = base_url.rstrip("/")
-        self.batch_size = batch_size
+        self.batch_size = max(1, min(batch_size, GIGACHAT_MAX_BATCH))
+        self.max_batch_chars = max_batch_chars
         self.http = dataclasses.replace(http, verify=tls_verify(ca_bundle, verify_ssl))
         self.auth = auth or GigaChatAuth(auth_url=auth_url, credentials=credentials, scope=scope)
         self._dimension = dimension
@@ -122,8 +169,8 @@ class GigaChatEncoder:
             return np.zeros((0, self._dimension), dtype=np.float32)
         rows: list[list[float]] = []
         with make_sync_client(self.http) as client:
-            for start in range(0, len(texts), self.batch_size):
-                rows.extend(self._batch(client, list(texts[start : start + self.batch_size])))
+            for batch in _bounded_batches(texts, self.batch_size, self.max_batch_chars):
+                rows.extend(self._batch(client, batch))
         self._dimension = len(rows[0])
         return _normalised(rows, self._dimension)
 
@@ -165,7 +212,8 @@ class _YandexEmbedding(BaseModel):
 
 class YandexEncoder:
     """Yandex ``/foundationModels/v1/textEmbedding``: one text per request (the API takes no
-    batches). ``kind`` picks ``text-search-doc`` (for chunks) or ``text-search-query``."""
+    batches), at most ``max_rps`` requests a second (the default quota; retries on 429 cover
+    a lower one). ``kind`` picks ``text-search-doc`` (for chunks) or ``text-search-query``."""
 
     languages = frozenset({ANY_LANGUAGE})
     dimension = 256
@@ -179,6 +227,8 @@ class YandexEncoder:
         iam_token: str = "",
         kind: Literal["doc", "query"] = "doc",
         http: HttpConfig = DEFAULT_HTTP,
+        max_rps: float = YANDEX_MAX_RPS,
+        pacer: _Pacer | None = None,
     ) -> None:
         if not (api_key or iam_token):
             raise ProviderError("Yandex embeddings need an API key or an IAM token.")
@@ -191,6 +241,9 @@ class YandexEncoder:
         self._api_key = api_key
         self._iam_token = iam_token
         self._authorization = f"Api-Key {api_key}" if api_key else f"Bearer {iam_token}"
+        self.max_rps = max_rps
+        # The query encoder shares the doc encoder's pacer: one quota for both models.
+        self._pacer = pacer or _Pacer(max_rps)
 
     def for_queries(self) -> YandexEncoder:
         return YandexEncoder(
@@ -200,6 +253,8 @@ class YandexEncoder:
             iam_token=self._iam_token,
             kind="query",
             http=self.http,
+            max_rps=self.max_rps,
+            pacer=self._pacer,
         )
 
     @property
@@ -218,6 +273,7 @@ class YandexEncoder:
         headers = {"Authorization": self._authorization}
         if self._iam_token and not self._api_key:
             headers["x-folder-id"] = self.folder_id
+        self._pacer.wait()
         response = _post(
             client,
             f"{self.base_url}/foundationModels/v1/textEmbedding",

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -16,15 +18,34 @@ from providers.fakes._server import Exchange, FakeServer, Route, Script, echo_to
 REFUSAL = "К сожалению, я не могу ответить на этот вопрос."
 
 
-def fake_vector(text: str, dimension: int, *, scale: float = 1.0) -> list[float]:
-    """Deterministic, un-normalised floats seeded by ``text``."""
+_WORD = re.compile(r"\w+")
+# Words are cut to this many letters: a crude stemmer, so that "отпуск" and "отпуска" (or
+# "vacation" and "vacations") land on the same pattern.
+_STEM = 6
+
+
+@functools.lru_cache(maxsize=4096)
+def _stem_pattern(stem: str, dimension: int) -> tuple[float, ...]:
+    """A fixed pseudo-random pattern in [-1, 1] for one word stem."""
     values: list[float] = []
     counter = 0
     while len(values) < dimension:
-        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
-        values.extend((b - 127.5) / 127.5 * scale for b in digest)
+        digest = hashlib.sha256(f"{counter}:{stem}".encode()).digest()
+        values.extend((b - 127.5) / 127.5 for b in digest)
         counter += 1
-    return values[:dimension]
+    return tuple(values[:dimension])
+
+
+def fake_vector(text: str, dimension: int, *, scale: float = 1.0) -> list[float]:
+    """Deterministic, un-normalised floats: a hashed bag of words. Each word stem adds a fixed
+    pseudo-random pattern, so texts that share words point the same way and a search over them
+    finds the passage that uses the question's words. A text without words is hashed whole."""
+    stems = [w[:_STEM] for w in _WORD.findall(text.lower())] or [f"\0{text}"]
+    total = [0.0] * dimension
+    for stem in stems:
+        for i, value in enumerate(_stem_pattern(stem, dimension)):
+            total[i] += value
+    return [v * scale for v in total]
 
 
 def last_user_text(messages: list[dict[str, Any]], key: str = "content") -> str:
