@@ -1,8 +1,21 @@
+"""Admin for prompt templates, conversations (read-only) and usage: a list of usage records, a
+dashboard with charts (per day, per user, per provider and model, errors), a CSV export and the
+questions that found no good context. The numbers come from :mod:`chat.usage`."""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from chat.models import Citation, Conversation, Message, PromptTemplate
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils.translation import gettext_lazy as _
+
+from chat import usage
+from chat.charts import bar_chart
+from chat.models import Citation, Conversation, Message, PromptTemplate, UsageRecord
 
 
 @admin.register(PromptTemplate)
@@ -12,36 +25,158 @@ class PromptTemplateAdmin(admin.ModelAdmin[PromptTemplate]):
     search_fields = ("name", "body")
 
 
-class MessageInline(admin.TabularInline[Message, Conversation]):
+class _ReadOnly:
+    """Staff may look, never change: conversations are their owners' (and the usage records
+    are written by the answers)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MessageInline(_ReadOnly, admin.TabularInline[Message, Conversation]):
     model = Message
-    fields = ("role", "status", "content", "provider", "model", "total_ms")
+    fields = (
+        "role",
+        "status",
+        "content",
+        "provider",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_ms",
+        "error",
+    )
     readonly_fields = fields
     extra = 0
-    can_delete = False
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin[Conversation]):
+class ConversationAdmin(_ReadOnly, admin.ModelAdmin[Conversation]):
     list_display = ("title", "owner", "provider", "model", "updated_at")
-    search_fields = ("title",)
+    list_filter = ("provider",)
+    search_fields = ("title", "owner__username", "owner__email")
     list_select_related = ("owner",)
-    raw_id_fields = ("owner", "template")
-    filter_horizontal = ("knowledge_bases", "documents")
+    date_hierarchy = "updated_at"
     inlines = (MessageInline,)
 
 
-class CitationInline(admin.TabularInline[Citation, Message]):
+class CitationInline(_ReadOnly, admin.TabularInline[Citation, Message]):
     model = Citation
     fields = ("number", "document_title", "page", "score", "quote")
     readonly_fields = fields
     extra = 0
-    can_delete = False
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin[Message]):
+class MessageAdmin(_ReadOnly, admin.ModelAdmin[Message]):
     list_display = ("id", "conversation", "role", "status", "provider", "model", "created_at")
     list_filter = ("status", "role", "provider")
     search_fields = ("content",)
-    raw_id_fields = ("conversation",)
+    list_select_related = ("conversation",)
     inlines = (CitationInline,)
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(_ReadOnly, admin.ModelAdmin[UsageRecord]):
+    """The records, filterable (``status = failed`` is the error list), with links to the
+    dashboard, the CSV export and the no-good-context list."""
+
+    list_display = (
+        "created_at",
+        "user",
+        "provider",
+        "model",
+        "status",
+        "error_kind",
+        "prompt_tokens",
+        "completion_tokens",
+        "first_token_ms",
+        "total_ms",
+        "no_good_context",
+    )
+    list_filter = ("status", "provider", "no_good_context", "error_kind")
+    search_fields = ("question", "user__username", "model", "error")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    readonly_fields = tuple(f.name for f in UsageRecord._meta.concrete_fields)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view  # staff only; others go to the admin's login page
+        return [
+            path("dashboard/", view(self.dashboard_view), name="chat_usage_dashboard"),
+            path("export.csv", view(self.export_view), name="chat_usage_export"),
+            path("no-context/", view(self.no_context_view), name="chat_usage_no_context"),
+            *super().get_urls(),
+        ]
+
+    def _period(self, request: HttpRequest) -> usage.Period:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return usage.Period.parse(request.GET.get("start"), request.GET.get("end"))
+
+    def _context(self, request: HttpRequest, period: usage.Period, title: Any) -> dict[str, Any]:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "period": period,
+            "range_query": f"start={period.start.isoformat()}&end={period.end.isoformat()}",
+        }
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        period = self._period(request)
+        days = usage.usage_by_day(period)
+        users = usage.usage_by_user(period)
+        models = usage.usage_by_model(period)
+        labels = [d.key for d in days]
+        context = {
+            **self._context(request, period, _("Usage dashboard")),
+            "totals": usage.usage_totals(period),
+            "days": days,
+            "answers_chart": bar_chart(labels, [d.answers for d in days], [d.failed for d in days]),
+            "tokens_chart": bar_chart(labels, [d.tokens for d in days]),
+            "latency_chart": bar_chart(labels, [d.avg_total_ms or 0 for d in days]),
+            "users": _with_share(users),
+            "models": _with_share(models),
+            "errors_by_kind": usage.usage_errors_by_kind(period),
+            "errors": usage.usage_errors(period, limit=50),
+        }
+        return TemplateResponse(request, "admin/chat/usage_dashboard.html", context)
+
+    def no_context_view(self, request: HttpRequest) -> HttpResponse:
+        period = self._period(request)
+        context = {
+            **self._context(request, period, _("Questions that found no good context")),
+            "records": usage.with_knowledge_base_names(usage.usage_no_good_context(period)),
+            "threshold": usage.good_context_threshold(),
+        }
+        return TemplateResponse(request, "admin/chat/usage_no_context.html", context)
+
+    def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
+        period = self._period(request)
+        response = StreamingHttpResponse(
+            usage.usage_csv_lines(usage.usage_csv_records(period)),
+            content_type="text/csv; charset=utf-8",
+        )
+        name = f"usage-{period.start.isoformat()}-{period.end.isoformat()}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        period = usage.Period.last_days()
+        extra = {"range_query": f"start={period.start.isoformat()}&end={period.end.isoformat()}"}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+
+def _with_share(rows: list[usage.Row]) -> list[tuple[usage.Row, int]]:
+    """Each row with its tokens as a percentage of the largest (for a bar in the table)."""
+    most = max((r.tokens for r in rows), default=0) or 1
+    return [(r, round(100 * r.tokens / most)) for r in rows]

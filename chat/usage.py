@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from chat.context import Passage
 from chat.models import MessageStatus, UsageRecord
+from documents.models import KnowledgeBase
 
 # --- writing -----------------------------------------------------------------------------------
 
@@ -41,6 +42,10 @@ def retrieval_of(passages: Sequence[Passage] | None) -> Retrieval:
     return Retrieval(len(passages), max(scores) if scores else None)
 
 
+def good_context_threshold() -> float:
+    return float(settings.USAGE_GOOD_CONTEXT_SCORE)
+
+
 def no_good_context(*, knowledge_base_ids: Sequence[int], retrieval: Retrieval) -> bool:
     """Knowledge bases were searched and found nothing, or nothing scoring at least
     ``USAGE_GOOD_CONTEXT_SCORE`` (the best dense cosine)."""
@@ -48,8 +53,8 @@ def no_good_context(*, knowledge_base_ids: Sequence[int], retrieval: Retrieval) 
         return False
     if retrieval.passages == 0:
         return True
-    threshold = float(settings.USAGE_GOOD_CONTEXT_SCORE)
-    return retrieval.best_score is not None and retrieval.best_score < threshold
+    best = retrieval.best_score
+    return best is not None and best < good_context_threshold()
 
 
 def usage_record_answer(
@@ -259,6 +264,17 @@ def usage_no_good_context(period: Period, *, limit: int = 200) -> QuerySet[Usage
         .select_related("user")
         .order_by(F("best_score").asc(nulls_first=True), "-created_at")[:limit]
     )
+
+
+def with_knowledge_base_names(
+    records: Iterable[UsageRecord],
+) -> list[tuple[UsageRecord, list[str]]]:
+    """Each record with the names of the knowledge bases it searched (``#id`` for a deleted
+    one)."""
+    rows = list(records)
+    ids = {i for r in rows for i in r.knowledge_base_ids}
+    names = dict(KnowledgeBase.objects.filter(pk__in=ids).values_list("pk", "name"))
+    return [(r, [names.get(i, f"#{i}") for i in r.knowledge_base_ids]) for r in rows]
 
 
 # --- CSV ---------------------------------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -14,20 +18,92 @@ from documents import services
 from documents.models import Chunk, Document, KnowledgeBase
 
 
+def _count(model: type[Document] | type[Chunk], **filters: Any) -> Coalesce:
+    """A subquery counting ``model``'s rows of the outer knowledge base (no join fan-out)."""
+    rows = (
+        model._default_manager.filter(knowledge_base=OuterRef("pk"), **filters)
+        .order_by()
+        .values("knowledge_base")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+
+
+def _folder_bytes(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
 @admin.register(KnowledgeBase)
 class KnowledgeBaseAdmin(admin.ModelAdmin[KnowledgeBase]):
     list_display = (
         "name",
         "owner",
+        "document_count",
+        "chunk_count",
+        "index_size",
         "embedding_model",
         "split_rule",
-        "max_chunk_tokens",
         "created_at",
     )
     list_filter = ("split_rule", "embedding_model")
+    list_select_related = ("owner",)
     search_fields = ("name", "description", "owner__username", "owner__email")
-    readonly_fields = ("embedding_model", "embedding_dimension", "created_at", "updated_at")
+    readonly_fields = (
+        "embedding_model",
+        "embedding_dimension",
+        "document_count",
+        "chunk_count",
+        "index_details",
+        "created_at",
+        "updated_at",
+    )
     actions = ("reindex", "rebuild_index")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[KnowledgeBase]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                document_total=_count(Document, is_current=True),
+                chunk_total=_count(Chunk),
+            )
+        )
+
+    @admin.display(description=_("documents"), ordering="document_total")
+    def document_count(self, kb: KnowledgeBase) -> int:
+        return int(getattr(kb, "document_total", 0))
+
+    @admin.display(description=_("chunks"), ordering="chunk_total")
+    def chunk_count(self, kb: KnowledgeBase) -> int:
+        return int(getattr(kb, "chunk_total", 0))
+
+    @admin.display(description=_("index size"))
+    def index_size(self, kb: KnowledgeBase) -> str:
+        from embeddings.services import index_folder
+
+        return filesizeformat(_folder_bytes(index_folder(kb.pk)))
+
+    @admin.display(description=_("search index"))
+    def index_details(self, kb: KnowledgeBase) -> str:
+        from embeddings.services import index_stats
+
+        if kb.pk is None:
+            return "-"
+        stats = index_stats(kb)
+        rows = (
+            (_("vectors in the index"), stats.count),
+            (_("chunks with a vector in the database"), stats.database_count),
+            (_("deleted, not yet compacted"), stats.deleted),
+            (_("segments"), stats.segments),
+            (_("index type"), stats.index_type),
+            (_("model"), f"{stats.model} ({stats.dimension})"),
+            (_("files"), filesizeformat(stats.file_bytes)),
+            (_("version"), stats.version),
+        )
+        return format_html_join("", "<div>{}: {}</div>", rows)
 
     @admin.action(description=_("Reindex documents (chunk and embed again)"))
     def reindex(self, request: HttpRequest, queryset: QuerySet[KnowledgeBase]) -> None:
@@ -59,6 +135,7 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         "knowledge_base",
         "file_type",
         "status",
+        "short_failure_reason",
         "progress",
         "page_count",
         "chunk_count",
@@ -67,6 +144,7 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         "created_at",
     )
     list_filter = ("status", "file_type", "is_current")
+    list_select_related = ("knowledge_base",)
     search_fields = ("title", "original_name", "sha256", "failure_reason")
     readonly_fields = tuple(
         f.name for f in Document._meta.get_fields() if getattr(f, "concrete", False)
@@ -75,6 +153,11 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # uploads go through the app, which detects types and deduplicates
+
+    @admin.display(description=_("failure reason"), ordering="failure_reason")
+    def short_failure_reason(self, document: Document) -> str:
+        reason = document.failure_reason
+        return reason if len(reason) <= 80 else reason[:79] + "…"
 
     @admin.action(description=_("Retry failed or stuck documents"))
     def retry(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.static import serve
 
+from providers.admin import providers_view
 from raggen import health
 from raggen.api import api, register_routers
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
+    path("admin/providers/", admin.site.admin_view(providers_view), name="admin_providers"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("account/", include("accounts.urls")),
