@@ -162,6 +162,9 @@ class Document(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # float32 document vector: the knowledge base's ``aggregation`` of its chunks' vectors
+    # (embeddings.document_vectors), set when ingestion finishes.
+    vector = models.BinaryField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -7,9 +7,11 @@ from dataclasses import asdict
 from django.http import HttpRequest
 from ninja import Router, Status
 
+from documents.models import Document
 from documents.selectors import knowledge_base_get_for_user
-from embeddings import services
+from embeddings import document_vectors, services
 from embeddings.schemas import (
+    DocumentVectorOut,
     EmbedIn,
     EmbedOut,
     HitOut,
@@ -17,11 +19,14 @@ from embeddings.schemas import (
     ScoresOut,
     SearchIn,
     SearchOut,
+    SimilarDocumentOut,
+    SimilarDocumentsOut,
     TextsAddIn,
     TextsAddOut,
     VectorsDeleteIn,
     VectorsDeleteOut,
 )
+from raggen.errors import InvalidInput, NotFound
 
 router = Router(tags=["vectors"])
 
@@ -92,3 +97,50 @@ def delete_vectors(request: HttpRequest, kb_id: int, payload: VectorsDeleteIn) -
 def index_stats(request: HttpRequest, kb_id: int) -> IndexStatsOut:
     kb = knowledge_base_get_for_user(kb_id, request.user)
     return IndexStatsOut(**asdict(services.index_stats(kb)))
+
+
+def _document(request: HttpRequest, kb_id: int, document_id: int) -> Document:
+    kb = knowledge_base_get_for_user(kb_id, request.user)
+    document = Document.objects.filter(pk=document_id, knowledge_base=kb).first()
+    if document is None:
+        raise NotFound("Document not found.")
+    return document
+
+
+@router.get(
+    "/vectors/{kb_id}/documents/{document_id}/vector",
+    response=DocumentVectorOut,
+    summary="Document vector",
+    description="The document's chunk vectors aggregated by the knowledge base's `aggregation`.",
+)
+def document_vector(request: HttpRequest, kb_id: int, document_id: int) -> DocumentVectorOut:
+    found = document_vectors.document_vector_get(document=_document(request, kb_id, document_id))
+    return DocumentVectorOut(
+        document_id=found.document_id,
+        model=found.model,
+        dimension=found.dimension,
+        aggregation=found.aggregation,
+        vector=found.vector.tolist(),
+    )
+
+
+@router.get(
+    "/vectors/{kb_id}/documents/{document_id}/similar",
+    response=SimilarDocumentsOut,
+    summary="Similar documents",
+    description="Documents of the knowledge base whose document vectors are closest (cosine).",
+)
+def similar_documents(
+    request: HttpRequest,
+    kb_id: int,
+    document_id: int,
+    top_k: int = 10,
+) -> SimilarDocumentsOut:
+    if not 1 <= top_k <= 100:
+        raise InvalidInput("top_k must be between 1 and 100.")
+    document = _document(request, kb_id, document_id)
+    found = document_vectors.similar_documents(document=document, top_k=top_k)
+    return SimilarDocumentsOut(
+        document_id=document.pk,
+        results=[SimilarDocumentOut(**asdict(s)) for s in found],
+    )

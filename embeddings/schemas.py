@@ -96,3 +96,23 @@ class IndexStatsOut(Schema):
     cache_hits: int
     cache_misses: int
     cache_entries: int
+
+
+class DocumentVectorOut(Schema):
+    document_id: int
+    model: str
+    dimension: int
+    aggregation: str = Field(..., description="mean, weighted_length or weighted_position")
+    vector: list[float]
+
+
+class SimilarDocumentOut(Schema):
+    document_id: int
+    title: str
+    file_type: str
+    score: float = Field(..., description="Cosine similarity of the document vectors.")
+
+
+class SimilarDocumentsOut(Schema):
+    document_id: int
+    results: list[SimilarDocumentOut]
