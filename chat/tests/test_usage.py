@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from chat.models import Conversation, Message, MessageStatus, Role, UsageRecord
 from chat.tests.factories import index_document, make_conversation
 from chat.usage import Period, usage_by_day, usage_by_model, usage_by_user, usage_totals
 from embeddings.tests.factories import make_kb
-from providers.fakes import Script
+from providers.fakes import GigaChatFake, Script, YandexFake
 
 db = database_sync_to_async
 
@@ -98,6 +99,67 @@ async def test_an_answer_through_the_openai_fake_records_the_tokens_the_server_r
     assert record.completion_tokens == 3 == message.completion_tokens
     assert record.prompt_tokens == message.prompt_tokens and record.prompt_tokens > 0
     assert record.status == MessageStatus.COMPLETE and record.knowledge_base_ids == [kb.pk]
+
+
+@pytest.fixture
+def cloud_fake(request: Any, settings: Any) -> Iterator[tuple[str, Any]]:
+    """The GigaChat or Yandex loopback fake as its provider."""
+    settings.LLM_MAX_RETRIES = 0
+    if request.param == "gigachat":
+        with GigaChatFake() as fake:
+            settings.GIGACHAT_CREDENTIALS = fake.credentials
+            settings.GIGACHAT_AUTH_URL = fake.auth_url
+            settings.GIGACHAT_BASE_URL = fake.base_url
+            settings.GIGACHAT_SCOPE = "GIGACHAT_API_PERS"
+            yield "gigachat", fake
+    else:
+        with YandexFake() as fake:
+            settings.YANDEX_API_KEY = fake.api_key
+            settings.YANDEX_IAM_TOKEN = ""
+            settings.YANDEX_FOLDER_ID = fake.folder_id
+            settings.YANDEX_BASE_URL = fake.url
+            yield "yandexgpt", fake
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("cloud_fake", ["gigachat", "yandexgpt"], indirect=True)
+async def test_answers_through_the_gigachat_and_yandex_fakes_record_their_usage(
+    alice, kb, cloud_fake
+):
+    name, fake = cloud_fake
+    fake.script = Script(tokens=["Within ", "30 days ", "[1]."])
+    conversation = await db(make_conversation)(alice, kb, provider=name)
+
+    events = await ask(alice, conversation.pk, "When are invoices paid?")
+
+    usage = next(e for e in events if e["type"] == "usage")
+    record = await db(record_of)(events)
+    assert (record.provider, record.status, record.user) == (name, "complete", alice)
+    assert record.model == usage["model"] and record.model
+    assert (record.prompt_tokens, record.completion_tokens) == (
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
+    assert record.prompt_tokens > 0 and record.completion_tokens > 0
+    assert record.knowledge_base_ids == [kb.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stopped_answer_is_recorded_as_stopped(alice, kb, openai_fake):
+    openai_fake.script = Script(tokens=[f"w{i} " for i in range(50)], token_delay=0.05)
+    conversation = await db(make_conversation)(alice, kb, provider="openai")
+    stream = services.message_send(user=alice, conversation_id=conversation.pk, content="Q?")
+    start = await anext(stream)
+    while (await anext(stream))["type"] != "delta":
+        pass
+
+    assert await services.answer_stop(user=alice, conversation_id=conversation.pk)
+    await services.answer_wait(conversation.pk)
+    await stream.aclose()
+
+    record = await db(UsageRecord.objects.get)(message_id=start["message_id"])
+    assert (record.status, record.error_kind) == (MessageStatus.STOPPED, "stopped")
+    assert record.first_token_ms is not None and record.total_ms >= record.first_token_ms
 
 
 @pytest.mark.django_db(transaction=True)
