@@ -23,7 +23,7 @@ class UserQuotaInline(admin.StackedInline[UserQuota, Any]):
     model = UserQuota
     can_delete = True
     max_num = 1
-    extra = 0
+    extra = 1
     verbose_name = _("daily quota override")
     verbose_name_plural = _("daily quota override")
 

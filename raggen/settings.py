@@ -225,13 +225,15 @@ if OIDC_CLIENT_ID:
                 "name": OIDC_NAME,
                 "client_id": OIDC_CLIENT_ID,
                 "secret": OIDC_CLIENT_SECRET,
-                "settings": {"server_url": OIDC_PROVIDER_URL},
+                # PKCE: a stolen authorization code is useless without our verifier.
+                "settings": {"server_url": OIDC_PROVIDER_URL, "oauth_pkce_enabled": True},
             }
         ]
     }
 # A provider's e-mail is taken as verified only by the provider itself; an account with the same
 # e-mail is not taken over by a social log-in.
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 
 ADMIN_USERNAME = env_str("ADMIN_USERNAME", "admin")
 ADMIN_EMAIL = env_str("ADMIN_EMAIL", "admin@localhost")
