@@ -150,6 +150,7 @@ async def test_a_stopped_answer_is_recorded_as_stopped(alice, kb, openai_fake):
     conversation = await db(make_conversation)(alice, kb, provider="openai")
     stream = services.message_send(user=alice, conversation_id=conversation.pk, content="Q?")
     start = await anext(stream)
+    assert start["type"] == "start"
     while (await anext(stream))["type"] != "delta":
         pass
 
