@@ -26,7 +26,13 @@ from raggen.errors import Conflict
 from raggen.ratelimit import rate_limit_request
 
 router = Router(tags=["knowledge bases and documents"])
-_ERRORS: dict[int, Any] = {404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}
+_ERRORS: dict[int, Any] = {
+    400: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    422: ErrorOut,
+}
 
 
 @router.get("/knowledge-bases", response=list[KnowledgeBaseOut])

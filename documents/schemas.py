@@ -6,6 +6,13 @@ from datetime import datetime
 
 from ninja import Field, Schema
 
+ENCODER_PATTERN = "^(local|gigachat|yandex)$"
+ENCODER_HELP = (
+    "Which encoder embeds chunks and questions: local (the offline sentence-transformers "
+    "model), gigachat (GigaChat Embeddings, 1024-d) or yandex (text-search-doc / "
+    "text-search-query, 256-d). A provider must be configured; changing it reindexes."
+)
+
 
 class KnowledgeBaseIn(Schema):
     name: str = Field(min_length=1, max_length=200)
@@ -15,6 +22,7 @@ class KnowledgeBaseIn(Schema):
     overlap_tokens: int = Field(30, ge=0, le=1024)
     heading_context: bool = True
     aggregation: str = Field("mean", pattern="^(mean|weighted_length|weighted_position)$")
+    encoder: str = Field("local", pattern=ENCODER_PATTERN, description=ENCODER_HELP)
     # None: the deployment's HYBRID_DENSE_WEIGHT / HYBRID_KEYWORD_WEIGHT.
     dense_weight: float | None = Field(None, ge=0, le=10)
     keyword_weight: float | None = Field(None, ge=0, le=10)
@@ -30,6 +38,7 @@ class KnowledgeBasePatch(Schema):
     aggregation: str | None = Field(None, pattern="^(mean|weighted_length|weighted_position)$")
     dense_weight: float | None = Field(None, ge=0, le=10)
     keyword_weight: float | None = Field(None, ge=0, le=10)
+    encoder: str | None = Field(None, pattern=ENCODER_PATTERN, description=ENCODER_HELP)
 
 
 class KnowledgeBaseOut(Schema):
@@ -37,6 +46,7 @@ class KnowledgeBaseOut(Schema):
     name: str
     description: str
     owner_id: int
+    encoder: str
     embedding_model: str
     embedding_dimension: int
     split_rule: str

@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 
 #: Knowledge-base fields whose change means every document must be chunked again.
 CHUNKING_FIELDS = frozenset({"split_rule", "max_chunk_tokens", "overlap_tokens", "heading_context"})
-EDITABLE_FIELDS = CHUNKING_FIELDS | {
+#: Fields whose change means every chunk must be embedded again (by the new encoder).
+REINDEX_FIELDS = CHUNKING_FIELDS | {"encoder"}
+EDITABLE_FIELDS = REINDEX_FIELDS | {
     "name",
     "description",
     "aggregation",
@@ -55,6 +57,10 @@ def _validate_options(options: dict[str, Any]) -> None:
             raise InvalidInput(f"The {weight.replace('_', ' ')} must be between 0 and 10.")
     if "name" in options and not str(options["name"]).strip():
         raise InvalidInput("The name cannot be empty.")
+    if "encoder" in options:
+        from embeddings.services import check_encoder
+
+        check_encoder(str(options["encoder"]))
 
 
 def _check_overlap(kb: KnowledgeBase) -> None:
@@ -83,11 +89,14 @@ def knowledge_base_create(*, owner: User, name: str, **options: Any) -> Knowledg
 
 
 def knowledge_base_update(kb: KnowledgeBase, **changes: Any) -> bool:
-    """Apply ``changes`` to ``kb``. When a chunking setting changed, every document is
-    reindexed in the background (search keeps answering from the old chunks meanwhile).
+    """Apply ``changes`` to ``kb``. When a chunking setting or the encoder changed, every
+    document is reindexed in the background (search keeps answering from the old chunks
+    meanwhile; a new encoder's vectors replace the old index at once, never mixed with it).
 
     Returns whether a reindex was started. Raises :class:`InvalidInput` or :class:`Conflict`.
     """
+    if changes.get("encoder") == kb.encoder:
+        del changes["encoder"]  # unchanged: no need for its provider to be configured now
     _validate_options(changes)
     changed = {k for k, v in changes.items() if getattr(kb, k) != v}
     for key in changed:
@@ -98,7 +107,7 @@ def knowledge_base_update(kb: KnowledgeBase, **changes: Any) -> bool:
             kb.save()
     except IntegrityError:
         raise Conflict(f"You already have a knowledge base named {kb.name!r}.") from None
-    if changed & CHUNKING_FIELDS:
+    if changed & REINDEX_FIELDS:
         knowledge_base_reindex(kb)
         return True
     return False
