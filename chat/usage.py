@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from chat.context import Passage
 from chat.models import MessageStatus, UsageRecord
@@ -105,6 +106,9 @@ def usage_record_answer(
 # --- reading -----------------------------------------------------------------------------------
 
 
+MAX_DAYS = 366  # the longest range a dashboard shows (one bar per day)
+
+
 @dataclass(frozen=True)
 class Period:
     """Days ``start`` to ``end``, both included, in the current time zone."""
@@ -120,11 +124,12 @@ class Period:
     @classmethod
     def parse(cls, start: str | None, end: str | None, *, default_days: int = 30) -> Period:
         """From ``YYYY-MM-DD`` strings; a missing or malformed one takes the default range's;
-        swapped dates are put in order."""
+        swapped dates are put in order; a range longer than ``MAX_DAYS`` keeps its last days."""
         fallback = cls.last_days(default_days)
         first = _parse_date(start) or fallback.start
         last = _parse_date(end) or fallback.end
-        return cls(min(first, last), max(first, last))
+        first, last = min(first, last), max(first, last)
+        return cls(max(first, last - dt.timedelta(days=MAX_DAYS - 1)), last)
 
     def days(self) -> list[dt.date]:
         return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days + 1)]
@@ -223,7 +228,7 @@ def usage_by_day(period: Period) -> list[Row]:
 def usage_by_user(period: Period) -> list[Row]:
     """Users by tokens spent, most first; a deleted user's answers as ``(deleted user)``."""
     rows = usage_in_period(period).values(name=F("user__username")).annotate(**_TOTALS).order_by()
-    found = [_row(r["name"] or "(deleted user)", r) for r in rows]
+    found = [_row(r["name"] or _("(deleted user)"), r) for r in rows]
     return sorted(found, key=lambda r: (-r.tokens, -r.answers, r.key))
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from chat import services
 from chat.models import Conversation, Message, MessageStatus, Role, UsageRecord
 from chat.tests.factories import index_document, make_conversation
-from chat.usage import Period, usage_by_day, usage_by_model, usage_by_user, usage_totals
+from chat.usage import MAX_DAYS, Period, usage_by_day, usage_by_model, usage_by_user, usage_totals
 from embeddings.tests.factories import make_kb
 from providers.fakes import GigaChatFake, Script, YandexFake
 
@@ -335,6 +335,21 @@ def test_the_dashboard_takes_a_date_range(history, staff_client):
     totals = response.context["totals"]
     assert (totals.answers, totals.prompt_tokens) == (1, 50)
     assert [r.key for r, _share in response.context["users"]] == ["bob"]
+
+
+def test_a_date_range_is_parsed_leniently_and_capped():
+    today = timezone.localdate()
+
+    assert Period.parse(None, None) == Period(today - dt.timedelta(days=29), today)
+    assert Period.parse("2026-03-10", "2026-03-01") == Period(
+        dt.date(2026, 3, 1), dt.date(2026, 3, 10)
+    )
+    five_ago = today - dt.timedelta(days=5)
+    assert Period.parse("not a date", five_ago.isoformat()) == Period(
+        today - dt.timedelta(days=29), five_ago
+    )
+    wide = Period.parse("1900-01-01", "2026-03-01")
+    assert wide.end == dt.date(2026, 3, 1) and len(wide.days()) == MAX_DAYS
 
 
 @pytest.mark.django_db
