@@ -318,3 +318,19 @@ def test_gigachat_batches_stay_within_the_text_and_character_limits(
     assert all(len(batch) <= 90 and sum(map(len, batch)) <= 2000 for batch in sizes)
     assert [t for batch in sizes for t in batch] == texts
     assert np.allclose(vectors[7], encoder.encode([texts[7]])[0], atol=1e-6)
+
+
+def test_the_knowledge_base_forms_offer_only_configured_provider_encoders(
+    alice_client: Any, gigachat: GigaChatFake, settings: Any
+) -> None:
+    settings.YANDEX_API_KEY = settings.YANDEX_IAM_TOKEN = settings.YANDEX_FOLDER_ID = ""
+    kb_id = _create(alice_client, encoder="gigachat").json()["id"]
+
+    create_form = alice_client.get("/kb/").content.decode()
+    settings_form = alice_client.get(f"/kb/{kb_id}/").content.decode()
+
+    assert '<select id="new-encoder" name="encoder"' in create_form
+    assert '<option value="local" >' in create_form
+    assert '<option value="gigachat" >' in create_form
+    assert '<option value="yandex" disabled>' in create_form
+    assert '<option value="gigachat" selected>' in settings_form
