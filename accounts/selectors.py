@@ -21,7 +21,7 @@ def api_token_get_for_user(user: Any, token_id: int) -> ApiToken:
     so that ids do not leak."""
     token = ApiToken.objects.filter(user=user, pk=token_id).first()
     if token is None:
-        raise NotFound("No such API token.")
+        raise NotFound("API token not found.")
     return token
 
 

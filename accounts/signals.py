@@ -13,6 +13,7 @@ from django.http import HttpRequest
 
 from accounts.models import AuditAction
 from accounts.services import audit
+from documents.signals import sharing_changed
 from raggen.observability import current_request
 
 # The names under which a log-in name reaches authenticate(): Django's form, allauth's
@@ -67,6 +68,27 @@ def _on_knowledge_base_deleted(sender: Any, instance: Any, **kwargs: Any) -> Non
     )
 
 
+def _on_sharing_changed(
+    sender: Any,
+    knowledge_base: Any,
+    actor: Any,
+    user: Any,
+    before: str | None,
+    after: str | None,
+    **kwargs: Any,
+) -> None:
+    audit(
+        AuditAction.SHARING_CHANGED,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        request=current_request.get(),
+        target=f"{knowledge_base.name} (#{knowledge_base.pk}) → {user.get_username()}",
+        knowledge_base_id=knowledge_base.pk,
+        user_id=user.pk,
+        before=before,
+        after=after,
+    )
+
+
 def connect() -> None:
     """Connect the receivers (idempotent: each has a dispatch_uid)."""
     user_logged_in.connect(_on_login, dispatch_uid="accounts.audit.login")
@@ -75,6 +97,7 @@ def connect() -> None:
     post_delete.connect(
         _on_document_deleted, sender="documents.Document", dispatch_uid="accounts.audit.doc"
     )
+    sharing_changed.connect(_on_sharing_changed, dispatch_uid="accounts.audit.sharing")
     post_delete.connect(
         _on_knowledge_base_deleted,
         sender="documents.KnowledgeBase",

@@ -10,7 +10,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.responses import Status
 
 from documents import selectors, services
-from documents.models import Document, KnowledgeBase
+from documents.models import Document, KnowledgeBase, KnowledgeBaseShare
 from documents.schemas import (
     DocumentDetailOut,
     DocumentOut,
@@ -19,15 +19,19 @@ from documents.schemas import (
     KnowledgeBaseOut,
     KnowledgeBasePatch,
     KnowledgeBaseUpdateOut,
+    ShareIn,
+    ShareOut,
+    SharePatch,
     UploadItemOut,
     UploadOut,
 )
-from raggen.errors import Conflict
+from raggen.errors import Conflict, NotFound
 from raggen.ratelimit import rate_limit_request
 
 router = Router(tags=["knowledge bases and documents"])
 _ERRORS: dict[int, Any] = {
     400: ErrorOut,
+    403: ErrorOut,
     404: ErrorOut,
     409: ErrorOut,
     413: ErrorOut,
@@ -62,7 +66,7 @@ def update_knowledge_base(
 
 @router.delete("/knowledge-bases/{kb_id}", response={204: None, **_ERRORS})
 def delete_knowledge_base(request: HttpRequest, kb_id: int) -> Status[None]:
-    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, edit=True)
+    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
     services.knowledge_base_delete(kb)
     return Status(204, None)
 
@@ -71,6 +75,44 @@ def delete_knowledge_base(request: HttpRequest, kb_id: int) -> Status[None]:
 def reindex_knowledge_base(request: HttpRequest, kb_id: int) -> Status[dict[str, int]]:
     kb = selectors.knowledge_base_get_for_user(kb_id, request.user, edit=True)
     return Status(202, {"queued": services.knowledge_base_reindex(kb)})
+
+
+@router.get("/knowledge-bases/{kb_id}/shares", response={200: list[ShareOut], **_ERRORS})
+def list_shares(request: HttpRequest, kb_id: int) -> list[KnowledgeBaseShare]:
+    """Who the knowledge base is shared with (its owner only)."""
+    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
+    return list(selectors.knowledge_base_share_list(kb))
+
+
+@router.post("/knowledge-bases/{kb_id}/shares", response={201: ShareOut, **_ERRORS})
+def share_knowledge_base(request: HttpRequest, kb_id: int, payload: ShareIn) -> Status[Any]:
+    """Share with a user by user name or e-mail as ``viewer`` (search and chat) or ``editor``
+    (also upload, delete and change settings); sharing again changes the role."""
+    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
+    share = services.knowledge_base_share(
+        knowledge_base=kb, actor=request.user, user=payload.user, role=payload.role
+    )
+    return Status(201, share)
+
+
+@router.patch("/knowledge-bases/{kb_id}/shares/{share_id}", response={200: ShareOut, **_ERRORS})
+def change_share(
+    request: HttpRequest, kb_id: int, share_id: int, payload: SharePatch
+) -> KnowledgeBaseShare:
+    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
+    share = selectors.knowledge_base_share_list(kb).filter(pk=share_id).first()
+    if share is None:
+        raise NotFound("This knowledge base is not shared with that user.")
+    return services.knowledge_base_share(
+        knowledge_base=kb, actor=request.user, user=share.user.get_username(), role=payload.role
+    )
+
+
+@router.delete("/knowledge-bases/{kb_id}/shares/{share_id}", response={204: None, **_ERRORS})
+def unshare_knowledge_base(request: HttpRequest, kb_id: int, share_id: int) -> Status[None]:
+    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
+    services.knowledge_base_unshare(knowledge_base=kb, actor=request.user, share_id=share_id)
+    return Status(204, None)
 
 
 @router.get("/knowledge-bases/{kb_id}/documents", response={200: list[DocumentOut], **_ERRORS})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from ninja import Field, Schema
 
@@ -57,8 +58,39 @@ class KnowledgeBaseOut(Schema):
     dense_weight: float
     keyword_weight: float
     document_count: int = 0
+    owner: str = ""
+    role: str = Field("owner", description="Your role: owner, editor or viewer.")
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_owner(obj: Any) -> str:
+        return str(obj.owner.get_username())
+
+    @staticmethod
+    def resolve_role(obj: Any) -> str:
+        return str(getattr(obj, "user_role", None) or "owner")
+
+
+class ShareIn(Schema):
+    user: str = Field(min_length=1, max_length=254, description="A user name or e-mail.")
+    role: str = Field(pattern="^(viewer|editor)$")
+
+
+class SharePatch(Schema):
+    role: str = Field(pattern="^(viewer|editor)$")
+
+
+class ShareOut(Schema):
+    id: int
+    user_id: int
+    username: str
+    role: str
+    created_at: datetime
+
+    @staticmethod
+    def resolve_username(obj: Any) -> str:
+        return str(obj.user.get_username())
 
 
 class KnowledgeBaseUpdateOut(Schema):

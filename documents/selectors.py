@@ -1,43 +1,132 @@
 """Read-side queries for knowledge bases and documents, with the access check built in.
 
 These are the one access check per kind of object: views, the API, consumers, exports and tasks
-all go through them. Sharing (viewer/editor) extends them, not their callers.
+all go through them. Roles: the owner (everything), an editor (documents and settings), a viewer
+(search and chat). Having no role looks exactly like the object not existing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 
-from documents.models import Chunk, Document, KnowledgeBase
-from raggen.errors import NotFound
+from documents.models import Chunk, Document, KnowledgeBase, KnowledgeBaseShare, ShareRole
+from raggen.errors import NotFound, PermissionDenied
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
     User = AbstractBaseUser | AnonymousUser
 
+OWNER = "owner"
+
+
+def _readable_filter(user: User) -> Q:
+    return Q(owner_id=user.pk) | Q(shares__user_id=user.pk)
+
 
 def knowledge_base_list_for_user(user: User) -> QuerySet[KnowledgeBase]:
-    """The knowledge bases ``user`` may read, with their current document counts."""
+    """The knowledge bases ``user`` may read (own and shared with them), each annotated with its
+    current document count and ``user_role`` (``owner``, ``editor`` or ``viewer``).
+
+    Staff have no implicit access here: they manage others' knowledge bases in the admin."""
     if not user.is_authenticated:
         return KnowledgeBase.objects.none()
-    return KnowledgeBase.objects.filter(owner_id=user.pk).annotate(
-        document_count=Count("documents", filter=Q(documents__is_current=True))
+    documents = (
+        Document.objects.filter(knowledge_base=OuterRef("pk"), is_current=True)
+        .order_by()
+        .values("knowledge_base")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    shared_role = KnowledgeBaseShare.objects.filter(
+        knowledge_base=OuterRef("pk"), user_id=user.pk
+    ).values("role")[:1]
+    readable = KnowledgeBase.objects.filter(
+        Q(owner_id=user.pk)
+        | Q(pk__in=KnowledgeBaseShare.objects.filter(user_id=user.pk).values("knowledge_base"))
+    )
+    return readable.select_related("owner").annotate(
+        document_count=Coalesce(Subquery(documents), 0),
+        user_role=Case(
+            When(owner_id=user.pk, then=Value(OWNER)),
+            default=Subquery(shared_role),
+            output_field=CharField(),
+        ),
     )
 
 
-def knowledge_base_get_for_user(kb_id: int, user: User, *, edit: bool = False) -> KnowledgeBase:
-    """The knowledge base ``kb_id`` if ``user`` may read it (``edit``: change it).
+def knowledge_base_get_for_user(
+    kb_id: int, user: User, *, edit: bool = False, manage: bool = False
+) -> KnowledgeBase:
+    """The knowledge base ``kb_id`` if ``user`` may read it; with ``edit``, change its documents
+    and settings (owner or editor); with ``manage``, delete or share it (owner only).
 
-    Raises :class:`NotFound` otherwise, also when it exists but belongs to someone else, so that
-    ids do not leak.
+    Raises :class:`NotFound` when it is missing or ``user`` has no access at all, so that ids do
+    not leak, and :class:`PermissionDenied` when ``user`` can see it but not do this.
     """
     kb = knowledge_base_list_for_user(user).filter(pk=kb_id).first()
     if kb is None:
         raise NotFound("Knowledge base not found.")
+    _require(kb.user_role, edit=edit, manage=manage)  # type: ignore[attr-defined]
     return kb
+
+
+def _require(role: str, *, edit: bool, manage: bool) -> None:
+    if manage and role != OWNER:
+        raise PermissionDenied(
+            "Only the owner can delete this knowledge base or change its sharing."
+        )
+    if edit and role not in (OWNER, ShareRole.EDITOR):
+        raise PermissionDenied(
+            "You can search and chat with this knowledge base but not change it."
+        )
+
+
+def knowledge_base_role(kb: KnowledgeBase, user: User) -> str | None:
+    """``user``'s role on ``kb``: ``owner``, ``editor``, ``viewer`` or ``None``."""
+    if not user.is_authenticated:
+        return None
+    if kb.owner_id == user.pk:
+        return OWNER
+    share = KnowledgeBaseShare.objects.filter(knowledge_base=kb, user_id=user.pk).first()
+    return share.role if share else None
+
+
+def knowledge_base_ids_readable(user: User, kb_ids: Iterable[int]) -> list[int]:
+    """The ids among ``kb_ids`` that ``user`` may still read, in the given order (a conversation
+    keeps its knowledge bases when sharing is withdrawn; retrieval must then skip them)."""
+    wanted = list(dict.fromkeys(kb_ids))
+    if not wanted or not user.is_authenticated:
+        return []
+    readable = set(
+        KnowledgeBase.objects.filter(_readable_filter(user), pk__in=wanted).values_list(
+            "pk", flat=True
+        )
+    )
+    return [kb_id for kb_id in wanted if kb_id in readable]
+
+
+def knowledge_base_share_list(kb: KnowledgeBase) -> QuerySet[KnowledgeBaseShare]:
+    """Who ``kb`` is shared with, by user name."""
+    return (
+        KnowledgeBaseShare.objects.filter(knowledge_base=kb)
+        .select_related("user")
+        .order_by("user__username", "pk")
+    )
 
 
 def document_list_for_kb(kb: KnowledgeBase, *, status: str = "") -> QuerySet[Document]:
@@ -51,16 +140,22 @@ def document_list_for_kb(kb: KnowledgeBase, *, status: str = "") -> QuerySet[Doc
 
 
 def document_get_for_user(doc_id: int, user: User, *, edit: bool = False) -> Document:
-    """The document ``doc_id`` if ``user`` may read its knowledge base. Raises :class:`NotFound`."""
+    """The document ``doc_id`` if ``user`` may read its knowledge base (``edit``: change it, as
+    its owner or an editor). Raises :class:`NotFound` when there is no access at all and
+    :class:`PermissionDenied` when a viewer asks to change it."""
     if not user.is_authenticated:
         raise NotFound("Document not found.")
     document = (
         Document.objects.select_related("knowledge_base")
-        .filter(pk=doc_id, knowledge_base__owner_id=user.pk)
+        .filter(Q(knowledge_base__owner_id=user.pk) | Q(knowledge_base__shares__user_id=user.pk))
+        .filter(pk=doc_id)
         .first()
     )
     if document is None:
         raise NotFound("Document not found.")
+    if edit:
+        role = knowledge_base_role(document.knowledge_base, user)
+        _require(role or "", edit=True, manage=False)
     return document
 
 

@@ -17,8 +17,15 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from documents.models import Document, DocumentStatus, KnowledgeBase
-from raggen.errors import Conflict, InvalidInput, PayloadTooLarge
+from documents.models import (
+    Document,
+    DocumentStatus,
+    KnowledgeBase,
+    KnowledgeBaseShare,
+    ShareRole,
+)
+from documents.signals import sharing_changed
+from raggen.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -132,6 +139,74 @@ def knowledge_base_reindex(kb: KnowledgeBase) -> int:
         document_reindex(document)
         count += 1
     return count
+
+
+# --- sharing ------------------------------------------------------------------------------------
+
+
+def _find_user(identifier: str) -> Any:
+    """The active user whose username or e-mail is ``identifier`` (case-insensitive)."""
+    identifier = identifier.strip()
+    users = get_user_model().objects.filter(is_active=True)
+    match = users.filter(username__iexact=identifier).first()
+    if match is None and "@" in identifier:
+        match = users.filter(email__iexact=identifier).order_by("pk").first()
+    if match is None:
+        raise InvalidInput(f"There is no active user {identifier!r} (give a user name or e-mail).")
+    return match
+
+
+def knowledge_base_share(
+    *, knowledge_base: KnowledgeBase, actor: Any, user: str, role: str
+) -> KnowledgeBaseShare:
+    """Give ``user`` (a user name or e-mail) ``role`` on ``knowledge_base``, or change their
+    role. Raises :class:`InvalidInput` for an unknown user, the owner, or a bad role."""
+    if role not in ShareRole.values:
+        raise InvalidInput(f"The role must be one of: {', '.join(ShareRole.values)}.")
+    target = _find_user(user)
+    if target.pk == knowledge_base.owner_id:
+        raise InvalidInput("The owner already has full access to this knowledge base.")
+    with transaction.atomic():
+        share, created = KnowledgeBaseShare.objects.select_for_update().get_or_create(
+            knowledge_base=knowledge_base,
+            user=target,
+            defaults={"role": role, "created_by": actor if actor.is_authenticated else None},
+        )
+        before = None if created else share.role
+        if not created and share.role != role:
+            share.role = role
+            share.save(update_fields=["role", "updated_at"])
+    if before != role:
+        sharing_changed.send(
+            KnowledgeBase,
+            knowledge_base=knowledge_base,
+            actor=actor,
+            user=target,
+            before=before,
+            after=role,
+        )
+    return share
+
+
+def knowledge_base_unshare(*, knowledge_base: KnowledgeBase, actor: Any, share_id: int) -> None:
+    """Withdraw share ``share_id`` of ``knowledge_base``. Conversations of that user keep their
+    stored answers but no longer retrieve from it. Raises :class:`NotFound`."""
+    share = (
+        KnowledgeBaseShare.objects.select_related("user")
+        .filter(pk=share_id, knowledge_base=knowledge_base)
+        .first()
+    )
+    if share is None:
+        raise NotFound("This knowledge base is not shared with that user.")
+    share.delete()
+    sharing_changed.send(
+        KnowledgeBase,
+        knowledge_base=knowledge_base,
+        actor=actor,
+        user=share.user,
+        before=share.role,
+        after=None,
+    )
 
 
 # --- uploads ------------------------------------------------------------------------------------
@@ -333,6 +408,8 @@ def document_delete(document: Document) -> None:
 def _delete_stored_file(name: str) -> None:
     from django.core.files.storage import default_storage
 
+    if not name:  # texts added through the vector API have no stored file
+        return
     try:
         default_storage.delete(name)
     except OSError:

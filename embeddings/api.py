@@ -75,7 +75,7 @@ def _hit_out(hit: services.SearchHit) -> HitOut:
 
 @router.post("/vectors/{kb_id}/texts", response={201: TextsAddOut}, summary="Add texts")
 def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[TextsAddOut]:
-    kb = knowledge_base_get_for_user(kb_id, request.user)
+    kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
     added = services.add_texts(
         knowledge_base=kb,
         texts=payload.texts,
@@ -88,7 +88,7 @@ def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[T
 
 @router.post("/vectors/{kb_id}/delete", response=VectorsDeleteOut, summary="Delete vectors")
 def delete_vectors(request: HttpRequest, kb_id: int, payload: VectorsDeleteIn) -> VectorsDeleteOut:
-    kb = knowledge_base_get_for_user(kb_id, request.user)
+    kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
     deleted = services.delete_vectors(knowledge_base=kb, chunk_ids=payload.chunk_ids)
     return VectorsDeleteOut(deleted=deleted)
 

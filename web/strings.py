@@ -50,6 +50,8 @@ def js_strings() -> dict[str, str]:
         "duplicate": _("already in this knowledge base"),
         "reindexQueued": _("Queued for re-indexing."),
         "noHits": _("Nothing found."),
+        "roleOf": _("Role of %(name)s"),
+        "remove": _("Remove"),
         "dense": pgettext("score", "dense"),
         "keyword": pgettext("score", "keyword"),
         "fused": pgettext("score", "fused"),

@@ -11,7 +11,7 @@ from django.shortcuts import render
 
 from chat import selectors as chat_selectors
 from documents import selectors as doc_selectors
-from documents.models import Aggregation, Encoder, SplitRule
+from documents.models import Aggregation, Encoder, ShareRole, SplitRule
 from providers.registry import default_provider_name, provider_statuses
 from raggen.errors import NotFound
 from web.strings import js_strings
@@ -100,11 +100,18 @@ def knowledge_base_detail(request: HttpRequest, kb_id: int) -> HttpResponse:
         kb = doc_selectors.knowledge_base_get_for_user(kb_id, request.user)
     except NotFound as exc:
         raise Http404(exc.message) from exc
+    role = kb.user_role  # type: ignore[attr-defined]
+    is_owner = role == "owner"
     return _page(
         request,
         "web/kb_detail.html",
         {
             "kb": kb,
+            "is_owner": is_owner,
+            "can_edit": role in ("owner", ShareRole.EDITOR),
+            "role_label": ShareRole(role).label if role in ShareRole.values else "",
+            "shares": doc_selectors.knowledge_base_share_list(kb) if is_owner else [],
+            "share_roles": ShareRole.choices,
             "documents": doc_selectors.document_list_for_kb(kb),
             "split_rules": SplitRule.choices,
             "aggregations": Aggregation.choices,

@@ -32,6 +32,7 @@ from chat.services._conversations import conversation_update, title_from_questio
 from chat.services._runs import Run, runs
 from chat.usage import retrieval_of, usage_record_answer
 from documents.models import Chunk, Document
+from documents.selectors import knowledge_base_ids_readable
 from providers.base import ChatMessage
 from providers.errors import ProviderError
 from providers.registry import default_provider_name
@@ -138,7 +139,10 @@ def _turn_prepare(
         model=conversation.model,
         params=generation,
         history=_history(conversation, question.pk),
-        knowledge_base_ids=tuple(kb.pk for kb in conversation.knowledge_bases.all()),
+        # Only those the owner may still read: sharing can be withdrawn after attaching.
+        knowledge_base_ids=tuple(
+            knowledge_base_ids_readable(user, [kb.pk for kb in conversation.knowledge_bases.all()])
+        ),
         document_ids=tuple(documents) if documents else None,
         instructions=conversation.system_prompt,
     )

@@ -55,7 +55,7 @@
   }
 
   // --- the detail page: documents ---------------------------------------------------------
-  var kbId, pending = {};
+  var kbId, canEdit = false, pending = {};
 
   function docRow(doc) {
     var details = [doc.file_type.toUpperCase()];
@@ -74,12 +74,12 @@
         el("p", { class: "failure-reason error small" }),
       ]),
       el("td", { class: "small", text: formatSize(doc.size) }),
-      el("td", { class: "doc-actions" }, [
+      el("td", { class: "doc-actions" }, canEdit ? [
         el("button", { type: "button", class: "link-button small", "data-action": "version", text: t("newVersion") }), " ",
         el("button", { type: "button", class: "link-button small", "data-action": "reindex", text: t("reindex") }), " ",
         el("button", { type: "button", class: "link-button small", "data-action": "retry", text: t("retry") }), " ",
         el("button", { type: "button", class: "danger small", "data-action": "delete", text: t("delete"), "aria-label": t("delete") + ": " + doc.title }),
-      ]),
+      ] : []),
     ]);
     applyProgress(row, { status: doc.status, percent: doc.progress, failure_reason: doc.failure_reason, pages_done: null });
     return row;
@@ -293,11 +293,60 @@
     }).catch(function (e) { notes.textContent = e.message; });
   }
 
+  // --- sharing (the owner only) ------------------------------------------------------------
+  function shareRow(share) {
+    var roles = $("share-role");
+    var select = el("select", { "data-action": "share-role", "aria-label": t("roleOf", { name: share.username }) });
+    Array.prototype.forEach.call(roles.options, function (option) {
+      var copy = el("option", { value: option.value, text: option.textContent });
+      if (option.value === share.role) { copy.selected = true; }
+      select.appendChild(copy);
+    });
+    return el("li", { "data-share-id": share.id, "data-username": share.username }, [
+      el("span", { class: "share-user", text: share.username }), " ", select, " ",
+      el("button", { type: "button", class: "danger small", "data-action": "unshare", text: t("remove") }),
+    ]);
+  }
+  function wireSharing() {
+    var list = $("share-list"), error = $("share-error");
+    var base = "/api/v1/knowledge-bases/" + kbId + "/shares";
+    function updateEmpty() { $("share-empty").hidden = list.children.length > 0; }
+    $("share-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      error.textContent = "";
+      R.api("POST", base, { user: $("share-user").value, role: $("share-role").value }).then(function (share) {
+        var existing = list.querySelector('li[data-share-id="' + share.id + '"]');
+        var row = shareRow(share);
+        if (existing) { list.replaceChild(row, existing); } else { list.appendChild(row); }
+        $("share-user").value = "";
+        updateEmpty();
+      }).catch(function (e) { error.textContent = e.message; });
+    });
+    list.addEventListener("change", function (event) {
+      var li = event.target.closest("li[data-share-id]");
+      if (!li || event.target.dataset.action !== "share-role") { return; }
+      error.textContent = "";
+      R.api("PATCH", base + "/" + li.dataset.shareId, { role: event.target.value })
+        .catch(function (e) { error.textContent = e.message; });
+    });
+    list.addEventListener("click", function (event) {
+      var li = event.target.closest("li[data-share-id]");
+      if (!li || event.target.dataset.action !== "unshare") { return; }
+      error.textContent = "";
+      R.api("DELETE", base + "/" + li.dataset.shareId).then(function () { li.remove(); updateEmpty(); })
+        .catch(function (e) { error.textContent = e.message; });
+    });
+  }
+
   function detailPage(page) {
     kbId = parseInt(page.dataset.kbId, 10);
-    wireDropZone();
+    canEdit = page.dataset.role === "owner" || page.dataset.role === "editor";
     $("doc-rows").addEventListener("click", onRowAction);
     $("search-form").addEventListener("submit", onSearch);
+    if ($("share-form")) { wireSharing(); }
+    connectProgress();
+    if (!canEdit) { return; }
+    wireDropZone();
     $("kb-settings-form").addEventListener("submit", function (event) {
       event.preventDefault();
       $("kb-settings-error").textContent = "";
@@ -311,6 +360,7 @@
         $("kb-settings-status").textContent = t("reindexQueued");
       }).catch(function (e) { $("kb-settings-error").textContent = e.message; });
     });
+    if (!$("kb-delete")) { return; }
     $("kb-delete").addEventListener("click", function () {
       confirmDialog(t("confirmDeleteKb", { name: page.dataset.kbName })).then(function (ok) {
         if (!ok) { return; }
@@ -318,7 +368,6 @@
           .catch(function (e) { $("kb-settings-error").textContent = e.message; });
       });
     });
-    connectProgress();
   }
 
   var detail = $("kb-page");
