@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.test import Client
 from playwright.sync_api import expect
 
 from chat.models import Conversation, Message
@@ -216,3 +217,54 @@ def test_a_refused_question_shows_the_reason_and_frees_the_composer(
     expect(page.locator("#send-button")).to_be_enabled()
     expect(page.locator("#stop-button")).to_be_hidden()
     context.close()
+
+
+def test_the_owner_shares_a_knowledge_base_and_each_role_sees_what_it_may_do(
+    browser, live_server_url, client, alice, bob, shot
+):
+    """The owner shares by user name as a viewer, then changes the role to editor and removes
+    the share, from the sharing section; the other user's pages follow each change."""
+    server = live_server_url
+    kb = KnowledgeBase.objects.create(owner=alice, name="Contracts")
+    owner = logged_in_context(browser, server, client, alice).new_page()
+    owner.goto(f"{server.url}/kb/{kb.pk}/")
+    expect(owner.locator("#share-empty")).to_be_visible()
+    owner.fill("#share-user", "nobody-here")
+    owner.locator("#share-form button[type=submit]").click()
+    expect(owner.locator("#share-error")).to_contain_text("nobody-here")
+
+    owner.fill("#share-user", "bob@example.com")
+    owner.select_option("#share-role", "viewer")
+    owner.locator("#share-form button[type=submit]").click()
+    row = owner.locator("#share-list li", has_text="bob")
+    expect(row).to_have_count(1)
+    expect(owner.locator("#share-empty")).to_be_hidden()
+    owner.locator("#sharing-title").scroll_into_view_if_needed()
+    shot(owner, "kb-sharing")
+    share = kb.shares.get()
+    assert (share.user_id, share.role) == (bob.pk, "viewer")
+
+    # A client of its own: logging bob in on alice's client would end her session.
+    guest = logged_in_context(browser, server, Client(), bob).new_page()
+    guest.goto(server.url + "/kb/")
+    expect(guest.locator("#kb-list li", has_text="Contracts")).to_contain_text("alice")
+    expect(guest.locator("#kb-list li [data-action=delete-kb]")).to_have_count(0)
+    guest.goto(f"{server.url}/kb/{kb.pk}/")
+    expect(guest.locator("#kb-shared-by")).to_contain_text("alice")
+    expect(guest.locator("#drop-zone")).to_have_count(0)
+    expect(guest.locator("#kb-settings-form")).to_have_count(0)
+    expect(guest.locator("#search-form")).to_be_visible()
+
+    row.locator("select[data-action=share-role]").select_option("editor")
+    _eventually(lambda: kb.shares.get().role == "editor")
+    guest.reload()
+    expect(guest.locator("#drop-zone")).to_be_visible()
+    expect(guest.locator("#kb-settings-form")).to_be_visible()
+    expect(guest.locator("#kb-delete")).to_have_count(0)
+    expect(guest.locator("#share-form")).to_have_count(0)
+
+    row.locator("[data-action=unshare]").click()
+    expect(row).to_have_count(0)
+    assert not kb.shares.exists()
+    response = guest.goto(f"{server.url}/kb/{kb.pk}/")
+    assert response is not None and response.status == 404
