@@ -30,10 +30,13 @@ def _isolated_files(settings: Any, tmp_path: Path) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """Rate-limit counters start at zero in each test: the local-memory cache outlives a test,
-    and user ids repeat from one test to the next."""
-    from django.core.cache import cache
+    and user ids repeat from one test to the next. Only local memory: clearing a Redis cache
+    would flush the whole database, Celery's queues included."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
 
-    cache.clear()
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
 
 
 @pytest.fixture
