@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from documents import services
-from documents.models import Chunk, Document, KnowledgeBase
+from documents.models import Chunk, Document, KnowledgeBase, KnowledgeBaseShare
 
 
 def _count(model: type[Document] | type[Chunk], **filters: Any) -> Coalesce:
@@ -36,8 +36,28 @@ def _folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
+class KnowledgeBaseShareInline(admin.TabularInline[KnowledgeBaseShare, KnowledgeBase]):
+    """Who the knowledge base is shared with. Read-only here: sharing changes go through the
+    owner's sharing section (the service records each change in the audit trail)."""
+
+    model = KnowledgeBaseShare
+    fk_name = "knowledge_base"
+    fields = ("user", "role", "created_by", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("shared with")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(KnowledgeBase)
 class KnowledgeBaseAdmin(admin.ModelAdmin[KnowledgeBase]):
+    inlines = (KnowledgeBaseShareInline,)
     list_display = (
         "name",
         "owner",

@@ -198,3 +198,16 @@ def test_the_providers_page_is_for_staff_only(alice_client):
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_the_knowledge_base_page_lists_its_shares_read_only(staff_client, kb, alice, bob):
+    services.knowledge_base_share(knowledge_base=kb, actor=alice, user="bob", role="editor")
+
+    response = staff_client.get(reverse("admin:documents_knowledgebase_change", args=[kb.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "shared with" in html.lower()
+    assert "bob" in html and "Editor (upload, delete, settings)" in html
+    # No form fields for the shares: changes go through the audited service only.
+    assert 'name="shares-0-role"' not in html
