@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from ninja import Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
@@ -155,7 +156,8 @@ def export_conversation(
     format: Literal["markdown", "json", "pdf"] = "markdown",
 ) -> HttpResponse:
     conversation = selectors.conversation_get_for_user(conversation_id, request.user)
-    name = slugify(conversation.title)[:60] or f"conversation-{conversation.pk}"
+    # Russian titles keep their letters (RFC 6266 filename*), not an empty ASCII slug.
+    name = slugify(conversation.title, allow_unicode=True)[:60] or f"conversation-{conversation.pk}"
     if format == "json":
         body = json.dumps(conversation_export_json(conversation), ensure_ascii=False, indent=2)
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
@@ -169,7 +171,7 @@ def export_conversation(
         body = conversation_export_markdown(conversation)
         response = HttpResponse(body, content_type="text/markdown; charset=utf-8")
         extension = "md"
-    response["Content-Disposition"] = f'attachment; filename="{name}.{extension}"'
+    response["Content-Disposition"] = content_disposition_header(True, f"{name}.{extension}") or ""
     return response
 
 

@@ -1,5 +1,5 @@
 """A conversation exported with its context: every answer with its sources (document, page,
-quoted passage), as Markdown, JSON or PDF.
+quoted passage), as Markdown, JSON or PDF, headed in the language of the request.
 
 The PDF is written by fpdf2 (pure Python) in PT Sans, a font made for Russian and Latin text that
 comes from PyPI (``fontpkg-pt-sans``), so nothing is needed from the system at run time."""
@@ -74,12 +74,18 @@ def conversation_export_json(conversation: Conversation) -> dict[str, Any]:
     }
 
 
+def _status_note(message: Message) -> str:
+    """Why a stopped or failed answer is partial, for the reader of an export."""
+    note = _("The answer was stopped") if message.status == "stopped" else _("The answer failed")
+    return f"{note}: {message.error}" if message.error else note
+
+
 def _quote(text: str) -> str:
     return "\n".join(f"> {line}" if line else ">" for line in text.strip().splitlines())
 
 
 def _markdown_message(message: Message) -> list[str]:
-    who = "Question" if message.role == "user" else "Answer"
+    who = _("Question") if message.role == "user" else _("Answer")
     lines = [f"## {who}", ""]
     if message.role == "assistant":
         made_by = " · ".join(filter(None, [message.provider, message.model]))
@@ -87,12 +93,12 @@ def _markdown_message(message: Message) -> list[str]:
             lines += [f"*{made_by}*", ""]
     lines += [message.content.strip() or "*(empty)*", ""]
     if message.status in ("stopped", "failed"):
-        lines += [f"*The answer {message.status}: {message.error}*", ""]
+        lines += [f"*{_status_note(message)}*", ""]
     citations = list(message.citations.all())
     if citations:
-        lines += ["### Sources", ""]
+        lines += [f"### {_('Sources')}", ""]
         for c in citations:
-            page = f", p. {c.page}" if c.page is not None else ""
+            page = ", " + _("p. %(page)s") % {"page": c.page} if c.page is not None else ""
             lines += [f"**[{c.number}] {c.document_title}{page}**", "", _quote(c.quote), ""]
     return lines
 
@@ -100,10 +106,10 @@ def _markdown_message(message: Message) -> list[str]:
 def conversation_export_markdown(conversation: Conversation) -> str:
     """The conversation as a Markdown document: questions, answers, and under each answer the
     sources it cited with their quoted passages."""
-    lines = [f"# {conversation.title or 'Conversation'}", ""]
+    lines = [f"# {conversation.title or _('Conversation')}", ""]
     kbs = ", ".join(kb.name for kb in conversation.knowledge_bases.all())
     if kbs:
-        lines += [f"Knowledge bases: {kbs}", ""]
+        lines += [_("Knowledge bases: %(names)s") % {"names": kbs}, ""]
     for message in message_list_for_conversation(conversation):
         lines += _markdown_message(message)
     return "\n".join(lines).rstrip() + "\n"
@@ -201,11 +207,8 @@ def _pdf_message(pdf: _Document, message: Message) -> None:
         pdf.text_block(made_by, size=8.5, colour=_GREY, gap=0.5)
     pdf.text_block(message.content.strip() or "—")
     if message.status in ("stopped", "failed"):
-        note = (
-            _("The answer was stopped") if message.status == "stopped" else _("The answer failed")
-        )
         pdf.text_block(
-            f"{note}: {message.error}" if message.error else note,
+            _status_note(message),
             size=9,
             style="I",
             colour=_GREY,

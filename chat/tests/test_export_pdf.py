@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from pdfminer.high_level import extract_pages, extract_text
@@ -83,7 +84,10 @@ def test_pdf_export_carries_russian_and_english_answers_with_their_sources(alice
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
-    assert response["Content-Disposition"].endswith('.pdf"')
+    # The file is named after the Russian title (RFC 6266 filename*), not "conversation-N".
+    assert response["Content-Disposition"] == "attachment; filename*=utf-8''" + quote(
+        "аренда-офиса.pdf"
+    )
     assert response.content.startswith(b"%PDF-")
     text = _flat(extract_text(io.BytesIO(response.content)))
     assert "Аренда офиса" in text
@@ -157,3 +161,21 @@ def test_pdf_export_of_another_users_conversation_is_not_found(alice_client, bob
     response = alice_client.get(f"{API}/conversations/{conversation.pk}/export?format=pdf")
 
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_markdown_export_says_why_an_answer_is_partial_and_keeps_an_ascii_name(alice_client, alice):
+    conversation = make_conversation(alice, title="Lease terms")
+    Message.objects.create(conversation=conversation, role=Role.USER, content="Notice?")
+    Message.objects.create(
+        conversation=conversation,
+        role=Role.ASSISTANT,
+        content="Thirty days",
+        status=MessageStatus.FAILED,
+        error="The provider timed out.",
+    )
+
+    response = alice_client.get(f"{API}/conversations/{conversation.pk}/export?format=markdown")
+
+    assert response["Content-Disposition"] == 'attachment; filename="lease-terms.md"'
+    assert "*The answer failed: The provider timed out.*" in response.content.decode()
