@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja.security import HttpBearer
 
 from accounts.errors import ApiTokenRejected
@@ -23,13 +24,13 @@ class ApiTokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken:
         api_token = api_token_get_by_plaintext(token.strip())
         if api_token is None or not api_token.user.is_active:
-            raise ApiTokenRejected("This API token is not valid.")
+            raise ApiTokenRejected(_("This API token is not valid."))
         if api_token.revoked_at is not None:
-            raise ApiTokenRejected("This API token has been revoked; create a new one.")
+            raise ApiTokenRejected(_("This API token has been revoked; create a new one."))
         if api_token.is_expired:
-            raise ApiTokenRejected("This API token has expired; create a new one.")
+            raise ApiTokenRejected(_("This API token has expired; create a new one."))
         if api_token.scope == ApiTokenScope.READ and request.method not in _SAFE_METHODS:
-            raise PermissionDenied("This token is read-only.")
+            raise PermissionDenied(_("This token is read-only."))
         api_token_touch(api_token)
         request.user = api_token.user
         return api_token

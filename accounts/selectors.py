@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from accounts.models import ApiToken
 from accounts.services import TOKEN_PREFIX, api_token_hash
@@ -21,7 +22,7 @@ def api_token_get_for_user(user: Any, token_id: int) -> ApiToken:
     so that ids do not leak."""
     token = ApiToken.objects.filter(user=user, pk=token_id).first()
     if token is None:
-        raise NotFound("API token not found.")
+        raise NotFound(_("API token not found."))
     return token
 
 

@@ -15,6 +15,7 @@ from django.core.validators import validate_ipv46_address
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import ApiToken, ApiTokenScope, AuditAction, AuditEvent
 from raggen.errors import InvalidInput
@@ -82,7 +83,7 @@ def api_token_create(
     The plaintext is not stored anywhere; the caller shows it once. Raises ``InvalidInput`` for
     an empty name, an unknown scope or an expiry in the past."""
     if expires_at is not None and expires_at <= timezone.now():
-        raise InvalidInput("The expiry date must be in the future.")
+        raise InvalidInput(_("The expiry date must be in the future."))
     prefix = secrets.token_hex(4)
     plaintext = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken(
@@ -155,7 +156,7 @@ def user_set_access(
     or remove their own staff status (an administrator cannot lock themself out)."""
     removing = is_active is False or is_staff is False
     if actor is not None and removing and any(user.pk == actor.pk for user in users):
-        raise InvalidInput("You cannot deactivate yourself or remove your own staff status.")
+        raise InvalidInput(_("You cannot deactivate yourself or remove your own staff status."))
     wanted = {k: v for k, v in (("is_active", is_active), ("is_staff", is_staff)) if v is not None}
     changed = 0
     with transaction.atomic():

@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils.translation import gettext as _
 from pydantic import ValidationError
 
 from chat import services
@@ -66,7 +67,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         user = self.scope["user"]
         if isinstance(message, SocketSendIn | SocketRegenerateIn):
             if self.forwarding is not None and not self.forwarding.done():
-                await self.send_json(error_event("Wait for the answer, or stop it first."))
+                await self.send_json(error_event(_("Wait for the answer, or stop it first.")))
                 return
             try:
                 await rate_limit_async("chat", user=user)
@@ -111,4 +112,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 def _describe(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "message"
-    return f"Invalid {where}: {first.get('msg', 'not understood')}."
+    return _("Invalid %(field)s: %(error)s.") % {
+        "field": where,
+        "error": first.get("msg", _("not understood")),
+    }

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value
+from django.utils.translation import gettext as _
 
 from chat.casefold import Casefold
 from chat.models import Citation, Conversation, Message, PromptTemplate
@@ -44,14 +45,14 @@ def conversation_get_for_user(conversation_id: int, user: User) -> Conversation:
     """The conversation ``conversation_id`` if it belongs to ``user``. Raises :class:`NotFound`
     otherwise, also when it belongs to someone else."""
     if not user.is_authenticated:
-        raise NotFound("Conversation not found.")
+        raise NotFound(_("Conversation not found."))
     conversation = (
         Conversation.objects.filter(pk=conversation_id, owner_id=user.pk)
         .prefetch_related("knowledge_bases", "documents")
         .first()
     )
     if conversation is None:
-        raise NotFound("Conversation not found.")
+        raise NotFound(_("Conversation not found."))
     return conversation
 
 
@@ -74,7 +75,7 @@ def message_get_for_user(message_id: int, user: User) -> Message:
         else None
     )
     if message is None:
-        raise NotFound("Message not found.")
+        raise NotFound(_("Message not found."))
     return message
 
 
@@ -95,7 +96,7 @@ def prompt_template_get_for_user(
     (only the admin does that)."""
     template = prompt_template_list_for_user(user).filter(pk=template_id).first()
     if template is None:
-        raise NotFound("Prompt template not found.")
+        raise NotFound(_("Prompt template not found."))
     if edit and template.owner_id is None:
-        raise PermissionDenied("Global templates are changed in the admin.")
+        raise PermissionDenied(_("Global templates are changed in the admin."))
     return template

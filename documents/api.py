@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import FileResponse, HttpRequest
+from django.utils.translation import gettext as _
 from ninja import File, Router, UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.responses import Status
@@ -102,7 +103,7 @@ def change_share(
     kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
     share = selectors.knowledge_base_share_list(kb).filter(pk=share_id).first()
     if share is None:
-        raise NotFound("This knowledge base is not shared with that user.")
+        raise NotFound(_("This knowledge base is not shared with that user."))
     return services.knowledge_base_share(
         knowledge_base=kb, actor=request.user, user=share.user.get_username(), role=payload.role
     )
@@ -144,11 +145,12 @@ def upload_documents(
     ]
     if results and all(r.duplicate for r in results):
         names = ", ".join(
-            f"{r.name} is already document {r.document.pk} ({r.document.original_name})"
+            _("%(name)s is already document %(id)s (%(original)s)")
+            % {"name": r.name, "id": r.document.pk, "original": r.document.original_name}
             for r in results
         )
         raise Conflict(
-            f"Already in this knowledge base: {names}.",
+            _("Already in this knowledge base: %(names)s.") % {"names": names},
             {"existing_document_ids": [r.document.pk for r in results]},
         )
     items = [{"name": r.name, "duplicate": r.duplicate, "document": r.document} for r in results]
@@ -191,8 +193,8 @@ def upload_document_version(
     )
     if result.duplicate:
         raise Conflict(
-            f"This file is already document {result.document.pk} "
-            f"({result.document.original_name}).",
+            _("This file is already document %(id)s (%(original)s).")
+            % {"id": result.document.pk, "original": result.document.original_name},
             {"existing_document_id": result.document.pk},
         )
     return Status(201, {"name": result.name, "duplicate": False, "document": result.document})

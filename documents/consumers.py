@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from documents.progress import group_name
+from documents.reasons import translate_reason
 from documents.selectors import knowledge_base_get_for_user
 from raggen.errors import NotFound
 
@@ -43,4 +44,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def ingest_progress(self, event: dict[str, Any]) -> None:
-        await self.send_json(event["payload"])
+        payload = event["payload"]
+        if payload.get("failure_reason"):  # stored in English: in this reader's language
+            payload = {**payload, "failure_reason": translate_reason(payload["failure_reason"])}
+        await self.send_json(payload)

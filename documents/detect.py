@@ -12,6 +12,7 @@ from pathlib import Path, PurePath
 from typing import Final, Literal
 
 from documents.readers import UnreadableDocument
+from documents.readers._types import gettext_noop
 from documents.readers.docx import DAMAGED as DOCX_DAMAGED
 from documents.readers.txt import decode_bytes
 
@@ -28,27 +29,29 @@ _OLE2: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 #: Signatures of common formats we do not read, with the user-facing name.
 _FOREIGN: Final = (
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
-    (b"II*\x00", "a TIFF image"),
-    (b"MM\x00*", "a TIFF image"),
-    (b"{\\rtf", "an RTF document"),
-    (b"Rar!", "a RAR archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"\x7fELF", "a program"),
-    (b"MZ", "a Windows program"),
+    (b"\x89PNG\r\n\x1a\n", gettext_noop("a PNG image")),
+    (b"\xff\xd8\xff", gettext_noop("a JPEG image")),
+    (b"GIF87a", gettext_noop("a GIF image")),
+    (b"GIF89a", gettext_noop("a GIF image")),
+    (b"II*\x00", gettext_noop("a TIFF image")),
+    (b"MM\x00*", gettext_noop("a TIFF image")),
+    (b"{\\rtf", gettext_noop("an RTF document")),
+    (b"Rar!", gettext_noop("a RAR archive")),
+    (b"7z\xbc\xaf\x27\x1c", gettext_noop("a 7-Zip archive")),
+    (b"\x1f\x8b", gettext_noop("a gzip archive")),
+    (b"\x7fELF", gettext_noop("a program")),
+    (b"MZ", gettext_noop("a Windows program")),
 )
 
 _ZIP_KINDS: Final = (
-    ("xl/workbook.xml", "an Excel spreadsheet (.xlsx)"),
-    ("ppt/presentation.xml", "a PowerPoint presentation (.pptx)"),
-    ("content.xml", "an OpenDocument file (.odt/.ods)"),
+    ("xl/workbook.xml", gettext_noop("an Excel spreadsheet (.xlsx)")),
+    ("ppt/presentation.xml", gettext_noop("a PowerPoint presentation (.pptx)")),
+    ("content.xml", gettext_noop("an OpenDocument file (.odt/.ods)")),
 )
 
-SUPPORTED = "Upload a PDF, DOCX, TXT, Markdown or HTML file."
+SUPPORTED = gettext_noop("Upload a PDF, DOCX, TXT, Markdown or HTML file.")
+
+_CANNOT_READ = gettext_noop("This file is %(name)s, which we cannot read. %(supported)s")
 
 
 def detect_type(path: Path, original_name: str = "") -> DetectedType:
@@ -61,7 +64,7 @@ def detect_type(path: Path, original_name: str = "") -> DetectedType:
     with Path(path).open("rb") as fh:
         head = fh.read(_HEAD_BYTES)
     if not head.strip(b" \t\r\n\x00"):
-        raise UnreadableDocument("The file is empty.")
+        raise UnreadableDocument(gettext_noop("The file is empty."))
     if b"%PDF-" in head[:1024]:
         return "pdf"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
@@ -70,7 +73,7 @@ def detect_type(path: Path, original_name: str = "") -> DetectedType:
         raise UnreadableDocument(_ole2_reason(path))
     for magic, name in _FOREIGN:
         if head.startswith(magic):
-            raise UnreadableDocument(f"This file is {name}, which we cannot read. {SUPPORTED}")
+            raise UnreadableDocument(_CANNOT_READ % {"name": name, "supported": SUPPORTED})
     return _text_type(head, PurePath(original_name or Path(path).name).suffix.lower())
 
 
@@ -84,18 +87,21 @@ def _zip_type(path: Path) -> DetectedType:
         return "docx"
     for marker, name in _ZIP_KINDS:
         if marker in names:
-            raise UnreadableDocument(f"This file is {name}, which we cannot read. {SUPPORTED}")
-    raise UnreadableDocument(f"This file is a zip archive, not a Word document. {SUPPORTED}")
+            raise UnreadableDocument(_CANNOT_READ % {"name": name, "supported": SUPPORTED})
+    raise UnreadableDocument(
+        gettext_noop("This file is a zip archive, not a Word document. %(supported)s")
+        % {"supported": SUPPORTED}
+    )
 
 
 def _ole2_reason(path: Path) -> str:
     data = Path(path).read_bytes()[: 4 * 1024 * 1024]
     if "EncryptionInfo".encode("utf-16-le") in data:
-        return (
+        return gettext_noop(
             "This Office document is password-protected; remove the password (File > Info > "
             "Protect Document) and upload it again."
         )
-    return (
+    return gettext_noop(
         "This is an old-format Office file (.doc/.xls); open it and save it as .docx, then "
         "upload it again."
     )

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from documents.chunking import ChunkDraft, ChunkingOptions, iter_chunks
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
@@ -230,7 +231,10 @@ def document_ingest(document_id: int) -> str:
         _discard_chunks(document)
         chunk_count, page_count = _run(document)
         if chunk_count == 0:
-            mark_failed(document, "No text was found in this file, so there is nothing to search.")
+            mark_failed(
+                document,
+                gettext_noop("No text was found in this file, so there is nothing to search."),
+            )
             return DocumentStatus.FAILED
         _finish(document, chunk_count, page_count)
         return DocumentStatus.INDEXED
@@ -244,7 +248,11 @@ def document_ingest(document_id: int) -> str:
                     status=DocumentStatus.QUEUED, heartbeat_at=None, updated_at=timezone.now()
                 )
                 raise TransientIngestError(exc.message) from exc
-            mark_failed(document, f"{exc.message} (tried {document.attempts} times; retry later)")
+            mark_failed(
+                document,
+                gettext_noop("%(message)s (tried %(count)s times; retry later)")
+                % {"message": exc.message, "count": document.attempts},
+            )
         else:
             mark_failed(document, exc.message)
     except (OperationalError, OSError) as exc:
@@ -254,15 +262,22 @@ def document_ingest(document_id: int) -> str:
             )
             raise TransientIngestError(str(exc)) from exc
         mark_failed(
-            document, f"Indexing failed {document.attempts} times ({exc}). Try again later."
+            document,
+            gettext_noop("Indexing failed %(count)s times (%(error)s). Try again later.")
+            % {"count": document.attempts, "error": exc},
         )
     except MemoryError:
-        mark_failed(document, "This file needs more memory than the server has; split it up.")
+        mark_failed(
+            document,
+            gettext_noop("This file needs more memory than the server has; split it up."),
+        )
     except Exception:
         logger.exception("ingestion of document %s failed", document.pk)
         mark_failed(
             document,
-            "An unexpected error stopped indexing. Retry it; if it fails again, tell the admin.",
+            gettext_noop(
+                "An unexpected error stopped indexing. Retry it; if it fails again, tell the admin."
+            ),
         )
     return DocumentStatus.FAILED
 
@@ -286,8 +301,10 @@ def sweep_stale(now: datetime | None = None) -> list[int]:
         if document.attempts >= settings.INGEST_MAX_ATTEMPTS:
             mark_failed(
                 document,
-                "Indexing was interrupted repeatedly (the worker stopped). Retry it; if it stops "
-                "again, the file may be too large for this server.",
+                gettext_noop(
+                    "Indexing was interrupted repeatedly (the worker stopped). Retry it; if it "
+                    "stops again, the file may be too large for this server."
+                ),
             )
             continue
         logger.warning("document %s was left in %s: queued again", document.pk, document.status)

@@ -7,6 +7,8 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from documents.reasons import translate_reason
+
 ENCODER_PATTERN = "^(local|gigachat|yandex)$"
 ENCODER_HELP = (
     "Which encoder embeds chunks and questions: local (the offline sentence-transformers "
@@ -116,6 +118,12 @@ class DocumentOut(Schema):
     replaces_id: int | None
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_failure_reason(obj: Any) -> str:
+        """Stored in English; answered in the caller's language (``documents.reasons``)."""
+        reason = obj.get("failure_reason") if isinstance(obj, dict) else obj.failure_reason
+        return translate_reason(reason or "")
 
 
 class ChunkOut(Schema):

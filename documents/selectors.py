@@ -22,6 +22,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
 from documents.models import Chunk, Document, KnowledgeBase, KnowledgeBaseShare, ShareRole
 from raggen.errors import NotFound, PermissionDenied
@@ -80,7 +81,7 @@ def knowledge_base_get_for_user(
     """
     kb = knowledge_base_list_for_user(user).filter(pk=kb_id).first()
     if kb is None:
-        raise NotFound("Knowledge base not found.")
+        raise NotFound(_("Knowledge base not found."))
     _require(kb.user_role, edit=edit, manage=manage)  # type: ignore[attr-defined]
     return kb
 
@@ -88,11 +89,11 @@ def knowledge_base_get_for_user(
 def _require(role: str, *, edit: bool, manage: bool) -> None:
     if manage and role != OWNER:
         raise PermissionDenied(
-            "Only the owner can delete this knowledge base or change its sharing."
+            _("Only the owner can delete this knowledge base or change its sharing.")
         )
     if edit and role not in (OWNER, ShareRole.EDITOR):
         raise PermissionDenied(
-            "You can search and chat with this knowledge base but not change it."
+            _("You can search and chat with this knowledge base but not change it.")
         )
 
 
@@ -144,7 +145,7 @@ def document_get_for_user(doc_id: int, user: User, *, edit: bool = False) -> Doc
     its owner or an editor). Raises :class:`NotFound` when there is no access at all and
     :class:`PermissionDenied` when a viewer asks to change it."""
     if not user.is_authenticated:
-        raise NotFound("Document not found.")
+        raise NotFound(_("Document not found."))
     document = (
         Document.objects.select_related("knowledge_base")
         .filter(Q(knowledge_base__owner_id=user.pk) | Q(knowledge_base__shares__user_id=user.pk))
@@ -152,7 +153,7 @@ def document_get_for_user(doc_id: int, user: User, *, edit: bool = False) -> Doc
         .first()
     )
     if document is None:
-        raise NotFound("Document not found.")
+        raise NotFound(_("Document not found."))
     if edit:
         role = knowledge_base_role(document.knowledge_base, user)
         _require(role or "", edit=True, manage=False)

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from documents.models import (
     Document,
@@ -24,6 +25,7 @@ from documents.models import (
     KnowledgeBaseShare,
     ShareRole,
 )
+from documents.reasons import translate_reason
 from documents.signals import sharing_changed
 from raggen.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 
@@ -52,18 +54,24 @@ _COPY_SIZE = 1024 * 1024
 def _validate_options(options: dict[str, Any]) -> None:
     unknown = set(options) - EDITABLE_FIELDS
     if unknown:
-        raise InvalidInput(f"Unknown knowledge base settings: {', '.join(sorted(unknown))}.")
+        raise InvalidInput(
+            _("Unknown knowledge base settings: %(names)s.") % {"names": ", ".join(sorted(unknown))}
+        )
     max_tokens = options.get("max_chunk_tokens")
     if max_tokens is not None and not 16 <= int(max_tokens) <= 2048:
-        raise InvalidInput("The maximum chunk size must be between 16 and 2048 tokens.")
+        raise InvalidInput(_("The maximum chunk size must be between 16 and 2048 tokens."))
     overlap = options.get("overlap_tokens")
     if overlap is not None and int(overlap) < 0:
-        raise InvalidInput("The overlap cannot be negative.")
+        raise InvalidInput(_("The overlap cannot be negative."))
     for weight in ("dense_weight", "keyword_weight"):
         if weight in options and not 0 <= float(options[weight]) <= 10:
-            raise InvalidInput(f"The {weight.replace('_', ' ')} must be between 0 and 10.")
+            raise InvalidInput(
+                _("The dense weight must be between 0 and 10.")
+                if weight == "dense_weight"
+                else _("The keyword weight must be between 0 and 10.")
+            )
     if "name" in options and not str(options["name"]).strip():
-        raise InvalidInput("The name cannot be empty.")
+        raise InvalidInput(_("The name cannot be empty."))
     if "encoder" in options:
         from embeddings.services import check_encoder
 
@@ -72,7 +80,7 @@ def _validate_options(options: dict[str, Any]) -> None:
 
 def _check_overlap(kb: KnowledgeBase) -> None:
     if kb.overlap_tokens > kb.max_chunk_tokens // 2:
-        raise InvalidInput("The overlap can be at most half of the maximum chunk size.")
+        raise InvalidInput(_("The overlap can be at most half of the maximum chunk size."))
 
 
 def knowledge_base_create(*, owner: User, name: str, **options: Any) -> KnowledgeBase:
@@ -91,7 +99,9 @@ def knowledge_base_create(*, owner: User, name: str, **options: Any) -> Knowledg
         with transaction.atomic():
             kb.save()
     except IntegrityError:
-        raise Conflict(f"You already have a knowledge base named {name!r}.") from None
+        raise Conflict(
+            _("You already have a knowledge base named %(name)r.") % {"name": name}
+        ) from None
     return kb
 
 
@@ -113,7 +123,9 @@ def knowledge_base_update(kb: KnowledgeBase, **changes: Any) -> bool:
         with transaction.atomic():
             kb.save()
     except IntegrityError:
-        raise Conflict(f"You already have a knowledge base named {kb.name!r}.") from None
+        raise Conflict(
+            _("You already have a knowledge base named %(name)r.") % {"name": kb.name}
+        ) from None
     if changed & REINDEX_FIELDS:
         knowledge_base_reindex(kb)
         return True
@@ -152,7 +164,10 @@ def _find_user(identifier: str) -> Any:
     if match is None and "@" in identifier:
         match = users.filter(email__iexact=identifier).order_by("pk").first()
     if match is None:
-        raise InvalidInput(f"There is no active user {identifier!r} (give a user name or e-mail).")
+        raise InvalidInput(
+            _("There is no active user %(name)r (give a user name or e-mail).")
+            % {"name": identifier}
+        )
     return match
 
 
@@ -162,10 +177,12 @@ def knowledge_base_share(
     """Give ``user`` (a user name or e-mail) ``role`` on ``knowledge_base``, or change their
     role. Raises :class:`InvalidInput` for an unknown user, the owner, or a bad role."""
     if role not in ShareRole.values:
-        raise InvalidInput(f"The role must be one of: {', '.join(ShareRole.values)}.")
+        raise InvalidInput(
+            _("The role must be one of: %(roles)s.") % {"roles": ", ".join(ShareRole.values)}
+        )
     target = _find_user(user)
     if target.pk == knowledge_base.owner_id:
-        raise InvalidInput("The owner already has full access to this knowledge base.")
+        raise InvalidInput(_("The owner already has full access to this knowledge base."))
     with transaction.atomic():
         share, created = KnowledgeBaseShare.objects.select_for_update().get_or_create(
             knowledge_base=knowledge_base,
@@ -197,7 +214,7 @@ def knowledge_base_unshare(*, knowledge_base: KnowledgeBase, actor: Any, share_i
         .first()
     )
     if share is None:
-        raise NotFound("This knowledge base is not shared with that user.")
+        raise NotFound(_("This knowledge base is not shared with that user."))
     share.delete()
     sharing_changed.send(
         KnowledgeBase,
@@ -233,7 +250,8 @@ def _spool(chunks: Iterable[bytes], limit: int, name: str) -> tuple[Path, str, i
                 size += len(piece)
                 if size > limit:
                     raise PayloadTooLarge(
-                        f"{name} is larger than the {limit // (1024 * 1024)} MB limit.",
+                        _("%(name)s is larger than the %(limit)s MB limit.")
+                        % {"name": name, "limit": limit // (1024 * 1024)},
                         {"file": name, "limit_bytes": limit},
                     )
                 digest.update(piece)
@@ -272,11 +290,13 @@ def document_upload(
     path, sha256, size = _spool(chunks, settings.UPLOAD_MAX_BYTES, safe_name)
     try:
         if size == 0:
-            raise InvalidInput(f"{safe_name} is empty.", {"file": safe_name})
+            raise InvalidInput(_("%(name)s is empty.") % {"name": safe_name}, {"file": safe_name})
         try:
             file_type = detect_type(path, safe_name)
         except UnreadableDocument as exc:
-            raise InvalidInput(f"{safe_name}: {exc.reason}", {"file": safe_name}) from None
+            raise InvalidInput(
+                f"{safe_name}: {translate_reason(exc.reason)}", {"file": safe_name}
+            ) from None
         existing = _find_duplicate(knowledge_base, sha256)
         if existing is not None:
             return UploadResult(safe_name, existing, duplicate=True)
@@ -315,7 +335,7 @@ def _create_document(
     with transaction.atomic():
         if replaces is not None:
             if replaces.knowledge_base_id != knowledge_base.pk:
-                raise InvalidInput("A new version must go into the same knowledge base.")
+                raise InvalidInput(_("A new version must go into the same knowledge base."))
             title = title or replaces.title
         document = Document(
             knowledge_base=knowledge_base,
@@ -354,7 +374,7 @@ def document_reindex(document: Document) -> Document:
     from raggen.background import enqueue_on_commit
 
     if not document.is_current:
-        raise Conflict("Only the current version of a document can be reindexed.")
+        raise Conflict(_("Only the current version of a document can be reindexed."))
     if document.status != DocumentStatus.INDEXED:
         return document_retry(document)
     with transaction.atomic():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task, shared_task
+from django.utils import translation
 
 from documents import ingestion
 
@@ -20,8 +21,10 @@ from documents import ingestion
     max_retries=5,
 )
 def document_ingest(self: Task[Any, Any], document_id: int) -> str:
-    """Ingest one document (see ``ingestion.document_ingest``)."""
-    return ingestion.document_ingest(document_id)
+    """Ingest one document (see ``ingestion.document_ingest``). Its failure reason is stored in
+    English, whatever the language of the request that queued it, and translated when shown."""
+    with translation.override("en"):
+        return ingestion.document_ingest(document_id)
 
 
 @shared_task(name="documents.sweep_stale")

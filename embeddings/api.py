@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router, Status
 
 from documents.models import Document
@@ -103,7 +104,7 @@ def _document(request: HttpRequest, kb_id: int, document_id: int) -> Document:
     kb = knowledge_base_get_for_user(kb_id, request.user)
     document = Document.objects.filter(pk=document_id, knowledge_base=kb).first()
     if document is None:
-        raise NotFound("Document not found.")
+        raise NotFound(_("Document not found."))
     return document
 
 
@@ -137,7 +138,7 @@ def similar_documents(
     top_k: int = 10,
 ) -> SimilarDocumentsOut:
     if not 1 <= top_k <= 100:
-        raise InvalidInput("top_k must be between 1 and 100.")
+        raise InvalidInput(_("top_k must be between 1 and 100."))
     document = _document(request, kb_id, document_id)
     found = document_vectors.similar_documents(document=document, top_k=top_k)
     return SimilarDocumentsOut(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from django.utils.translation import gettext as _
 from numpy.typing import NDArray
 
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
@@ -89,7 +90,7 @@ def document_vector_get(*, document: Document) -> DocumentVector:
     document vectors existed, or added through the vector API). Raises :class:`Conflict` while
     the document is not indexed or has no vectors."""
     if document.status != DocumentStatus.INDEXED:
-        raise Conflict("The document is not indexed yet.", {"status": document.status})
+        raise Conflict(_("The document is not indexed yet."), {"status": document.status})
     kb = KnowledgeBase.objects.only("embedding_model", "embedding_dimension", "aggregation").get(
         pk=document.knowledge_base_id
     )
@@ -103,7 +104,7 @@ def document_vector_get(*, document: Document) -> DocumentVector:
         # Stale (the knowledge base was re-indexed with another model): compute it again.
         vector = document_vector_compute(document=document)
     if vector is None:
-        raise Conflict("The document has no vectors.")
+        raise Conflict(_("The document has no vectors."))
     return DocumentVector(document.pk, kb.embedding_model, len(vector), kb.aggregation, vector)
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 from numpy.typing import NDArray
 
 from documents.models import Chunk, Document, DocumentStatus, FileType, KnowledgeBase
@@ -149,7 +150,8 @@ def _not_configured(choice: str) -> EncoderNotConfigured:
     provider = "yandexgpt" if choice == EncoderChoice.YANDEX else "gigachat"
     how = next(s.how_to_configure for s in provider_statuses() if s.name == provider)
     return EncoderNotConfigured(
-        f"{label} is not configured: {how[:1].lower()}{how[1:]} Or choose another encoder.",
+        _("%(label)s is not configured: %(how)s Or choose another encoder.")
+        % {"label": label, "how": how[:1].lower() + how[1:]},
         {"encoder": choice},
     )
 
@@ -160,7 +162,9 @@ def check_encoder(choice: str) -> None:
     credentials, so that a knowledge base never asks for an encoder it cannot use."""
     if choice not in EncoderChoice.values:
         known = ", ".join(EncoderChoice.values)
-        raise InvalidInput(f"Unknown encoder {choice!r}: use one of {known}.")
+        raise InvalidInput(
+            _("Unknown encoder %(name)r: use one of %(known)s.") % {"name": choice, "known": known}
+        )
     if choice != EncoderChoice.LOCAL:
         _provider_encoder(choice)
 
@@ -221,14 +225,18 @@ def _provider_errors(choice: str) -> Iterator[None]:
     except ProviderContextTooLong as exc:
         label = _PROVIDER_LABELS.get(choice, choice)
         raise EmbeddingProviderError(
-            f"{label} embeddings refused a passage as too long for the model ({exc.message}). "
-            "Lower the maximum chunk size of this knowledge base.",
+            _(
+                "%(label)s embeddings refused a passage as too long for the model (%(message)s). "
+                "Lower the maximum chunk size of this knowledge base."
+            )
+            % {"label": label, "message": exc.message},
             {"encoder": choice},
         ) from exc
     except ProviderError as exc:
         label = _PROVIDER_LABELS.get(choice, choice)
         raise EmbeddingProviderError(
-            f"{label} embeddings failed: {exc.message}",
+            _("%(label)s embeddings failed: %(message)s")
+            % {"label": label, "message": exc.message},
             {"encoder": choice},
             retryable=exc.retryable,
         ) from exc
@@ -243,18 +251,22 @@ def validate_texts(texts: Sequence[str]) -> None:
     """Raises :class:`InvalidInput` for no text or a blank one, :class:`PayloadTooLarge` for more
     than ``MAX_TEXTS_PER_CALL`` texts or one longer than ``MAX_TEXT_CHARS`` characters."""
     if not texts:
-        raise InvalidInput("Give at least one text.")
+        raise InvalidInput(_("Give at least one text."))
     if len(texts) > MAX_TEXTS_PER_CALL:
         raise PayloadTooLarge(
-            f"Too many texts in one call: {len(texts)}, at most {MAX_TEXTS_PER_CALL}.",
+            _("Too many texts in one call: %(count)s, at most %(limit)s.")
+            % {"count": len(texts), "limit": MAX_TEXTS_PER_CALL},
             {"limit": MAX_TEXTS_PER_CALL},
         )
     for position, text in enumerate(texts):
         if not text.strip():
-            raise InvalidInput(f"Text {position} is empty.", {"index": position})
+            raise InvalidInput(
+                _("Text %(index)s is empty.") % {"index": position}, {"index": position}
+            )
         if len(text) > MAX_TEXT_CHARS:
             raise PayloadTooLarge(
-                f"Text {position} has {len(text)} characters, at most {MAX_TEXT_CHARS}.",
+                _("Text %(index)s has %(count)s characters, at most %(limit)s.")
+                % {"index": position, "count": len(text), "limit": MAX_TEXT_CHARS},
                 {"index": position, "limit": MAX_TEXT_CHARS},
             )
 
@@ -554,7 +566,7 @@ def add_texts(
     validate_texts(texts)
     metas = list(metadata) if metadata is not None else [{} for _ in texts]
     if len(metas) != len(texts):
-        raise InvalidInput("Give one metadata object per text, or none.")
+        raise InvalidInput(_("Give one metadata object per text, or none."))
     body = "\n\n".join(texts)
     with transaction.atomic():
         document = Document.objects.create(
@@ -690,11 +702,13 @@ def search(
     query, or a query vector whose dimension is not the index's.
     """
     if mode not in MODES:
-        raise InvalidInput(f"Unknown search mode {mode!r}: use dense, keyword or hybrid.")
+        raise InvalidInput(
+            _("Unknown search mode %(mode)r: use dense, keyword or hybrid.") % {"mode": mode}
+        )
     if fusion not in hybrid.FUSIONS:
-        raise InvalidInput(f"Unknown fusion {fusion!r}: use convex or rrf.")
+        raise InvalidInput(_("Unknown fusion %(fusion)r: use convex or rrf.") % {"fusion": fusion})
     if not query.strip() and (query_vector is None or mode != "dense"):
-        raise InvalidInput("The query is empty.")
+        raise InvalidInput(_("The query is empty."))
     if not knowledge_bases:
         return SearchResult([], mode, 0.0, 0.0, [])
     snapshots = [(kb, _snapshot(kb)) for kb in knowledge_bases]
@@ -797,8 +811,11 @@ def _dense_side(
         if given is not None:
             if len(given) != snap.manifest.dimension:
                 raise InvalidInput(
-                    f"The query vector has {len(given)} dimensions; knowledge base {kb.pk} "
-                    f"holds {snap.manifest.dimension}-dimensional vectors.",
+                    _(
+                        "The query vector has %(count)s dimensions; knowledge base %(id)s "
+                        "holds %(dimension)s-dimensional vectors."
+                    )
+                    % {"count": len(given), "id": kb.pk, "dimension": snap.manifest.dimension},
                     {"expected_dimension": snap.manifest.dimension},
                 )
             lists.append(store.dense_search(snap, given, pool, allowed))
@@ -828,7 +845,7 @@ def _given_vector(values: Sequence[float] | None) -> Vectors | None:
     vector = np.asarray(values, dtype=np.float32)
     norm = float(np.linalg.norm(vector))
     if vector.ndim != 1 or not np.isfinite(vector).all() or norm == 0:
-        raise InvalidInput("The query vector must be a non-zero list of finite numbers.")
+        raise InvalidInput(_("The query vector must be a non-zero list of finite numbers."))
     result: Vectors = vector / norm
     return result
 

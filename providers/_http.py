@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from django.utils.translation import gettext as _
 
 from providers.errors import (
     ProviderAuthError,
@@ -125,46 +126,66 @@ def error_for_status(
 ) -> ProviderError:
     """The error of the family for an HTTP error ``status`` with the server's ``detail``."""
     detail = detail.strip()[:500] or f"HTTP {status}"
-    said = f"{label} said: {detail} (HTTP {status})"
+    said = _("%(label)s said: %(detail)s (HTTP %(status)s)") % {
+        "label": label,
+        "detail": detail,
+        "status": status,
+    }
+    values = {"label": label, "detail": detail, "status": status, "said": said}
     if status in (401, 403):
-        hint = f" {auth_hint}" if auth_hint else ""
+        hint = f" {_(auth_hint)}" if auth_hint else ""  # a gettext_noop constant
         return ProviderAuthError(
-            f"{label} rejected the credentials: {detail} (HTTP {status}).{hint}",
+            _("%(label)s rejected the credentials: %(detail)s (HTTP %(status)s).") % values + hint,
             provider=label,
             status=status,
         )
     if status == 429:
-        wait = f" Try again in {retry_after:g} s." if retry_after else " Try again shortly."
+        wait = (
+            _("Try again in %(seconds)s s.") % {"seconds": f"{retry_after:g}"}
+            if retry_after
+            else _("Try again shortly.")
+        )
         return ProviderRateLimited(
-            f"{label} is rate limiting requests: {detail}.{wait}",
+            _("%(label)s is rate limiting requests: %(detail)s. %(wait)s")
+            % {**values, "wait": wait},
             retry_after=retry_after,
             provider=label,
         )
     if status == 413 or (status in (400, 422) and _CONTEXT_HINTS.search(detail)):
         return ProviderContextTooLong(
-            f"The question with its passages is too long for the model. {said}. "
-            "Ask a shorter question or use fewer passages.",
+            _(
+                "The question with its passages is too long for the model. %(said)s. "
+                "Ask a shorter question or use fewer passages."
+            )
+            % values,
             provider=label,
             status=status,
         )
     if status == 404 or (status in (400, 422) and _MODEL_HINTS.search(detail)):
         return ProviderModelNotFound(
-            f"{label} does not know this model or it is not available: {detail} (HTTP {status}).",
+            _(
+                "%(label)s does not know this model or it is not available: %(detail)s "
+                "(HTTP %(status)s)."
+            )
+            % values,
             provider=label,
             status=status,
         )
     if status == 402:
         return ProviderError(
-            f"{label} refused: the account has no tokens left ({detail}, HTTP 402).",
+            _("%(label)s refused: the account has no tokens left (%(detail)s, HTTP 402).") % values,
             provider=label,
             status=status,
         )
     if 400 <= status < 500:
         return ProviderBadRequest(
-            f"{label} rejected the request: {said}.", provider=label, status=status
+            _("%(label)s rejected the request: %(said)s.") % values,
+            provider=label,
+            status=status,
         )
     return ProviderUnavailable(
-        f"{label} is unavailable right now: {detail} (HTTP {status}). Try again later.",
+        _("%(label)s is unavailable right now: %(detail)s (HTTP %(status)s). Try again later.")
+        % values,
         provider=label,
         status=status,
     )
@@ -174,21 +195,36 @@ def transport_error(label: str, exc: httpx.HTTPError, *, started: bool) -> Provi
     """The error of the family for a network-level failure; ``started`` says whether some of
     the answer had already arrived."""
     if isinstance(exc, httpx.ConnectTimeout):
-        return ProviderTimeout(f"{label} did not accept a connection in time.", provider=label)
-    if isinstance(exc, httpx.TimeoutException):
-        where = "the rest of the answer" if started else "the answer to start"
         return ProviderTimeout(
-            f"{label} took too long: timed out waiting for {where}.", provider=label
+            _("%(label)s did not accept a connection in time.") % {"label": label},
+            provider=label,
         )
+    if isinstance(exc, httpx.TimeoutException):
+        message = (
+            _("%(label)s took too long: timed out waiting for the rest of the answer.")
+            if started
+            else _("%(label)s took too long: timed out waiting for the answer to start.")
+        )
+        return ProviderTimeout(message % {"label": label}, provider=label)
     if started:
         return ProviderStreamInterrupted(
-            f"The connection to {label} broke in the middle of the answer; the text so far is "
-            "incomplete.",
+            _(
+                "The connection to %(label)s broke in the middle of the answer; the text so far "
+                "is incomplete."
+            )
+            % {"label": label},
             provider=label,
         )
     if isinstance(exc, httpx.ConnectError):
-        return ProviderUnavailable(f"Cannot connect to {label}: {exc}.", provider=label)
-    return ProviderUnavailable(f"{label} failed: {type(exc).__name__}: {exc}", provider=label)
+        return ProviderUnavailable(
+            _("Cannot connect to %(label)s: %(error)s.") % {"label": label, "error": exc},
+            provider=label,
+        )
+    return ProviderUnavailable(
+        _("%(label)s failed: %(error)s")
+        % {"label": label, "error": f"{type(exc).__name__}: {exc}"},
+        provider=label,
+    )
 
 
 ErrorReader = Callable[[httpx.Response], ProviderError]

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import httpx
 import numpy as np
+from django.utils.translation import gettext
 from numpy.typing import NDArray
 from pydantic import BaseModel, ValidationError
 
@@ -231,7 +232,7 @@ class YandexEncoder:
         pacer: _Pacer | None = None,
     ) -> None:
         if not (api_key or iam_token):
-            raise ProviderError("Yandex embeddings need an API key or an IAM token.")
+            raise ProviderError(gettext("Yandex embeddings need an API key or an IAM token."))
         # Doc and query models share one vector space: one name for the knowledge base.
         self.name = "yandex/text-search"
         self.kind = kind

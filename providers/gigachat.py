@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import httpx
+from django.utils.translation import gettext, gettext_noop
 from pydantic import BaseModel, ValidationError
 
 from providers._http import (
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 LABEL = "GigaChat"
 SCOPES = ("GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
-AUTH_HINT = "Check GIGACHAT_CREDENTIALS (the authorization key) and GIGACHAT_SCOPE."
+AUTH_HINT = gettext_noop("Check GIGACHAT_CREDENTIALS (the authorization key) and GIGACHAT_SCOPE.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +84,9 @@ class GigaChatAuth:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if scope not in SCOPES:
-            raise ProviderError(f"GIGACHAT_SCOPE must be one of {', '.join(SCOPES)}.")
+            raise ProviderError(
+                gettext("GIGACHAT_SCOPE must be one of %(scopes)s.") % {"scopes": ", ".join(SCOPES)}
+            )
         self.auth_url = auth_url
         self.scope = scope
         self._credentials = credentials
@@ -167,7 +170,10 @@ class GigaChatAuth:
                 f"{LABEL} authorization", status, detail, retry_after=parse_retry_after(response)
             )
         return ProviderAuthError(
-            f"{LABEL} refused the authorization key: {detail} (HTTP {status}). {AUTH_HINT}",
+            gettext("%(label)s refused the authorization key: %(detail)s (HTTP %(status)s).")
+            % {"label": LABEL, "detail": detail, "status": status}
+            + " "
+            + gettext(AUTH_HINT),
             provider="gigachat",
             status=status,
         )
@@ -245,7 +251,7 @@ class GigaChatProvider:
             response.status_code,
             redact(error_detail(response), [*self._secrets, *_bearer(response)]),
             retry_after=parse_retry_after(response),
-            auth_hint=AUTH_HINT,
+            auth_hint=gettext(AUTH_HINT),
         )
 
     def _builder(

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from django.utils.translation import gettext as _
 from pydantic import BaseModel, ValidationError
 
 from providers._http import (
@@ -78,7 +79,7 @@ class OpenAICompatProvider:
             response.status_code,
             detail,
             retry_after=parse_retry_after(response),
-            auth_hint="Check the API key.",
+            auth_hint=_("Check the API key."),
         )
 
     def body(self, request: ChatRequest, model: str) -> dict[str, Any]:
@@ -104,7 +105,8 @@ class OpenAICompatProvider:
         models = await self.list_models()
         if not models:
             raise ProviderError(
-                f"{self.label} serves no models and none is configured.", provider=self.name
+                _("%(label)s serves no models and none is configured.") % {"label": self.label},
+                provider=self.name,
             )
         return models[0].id
 

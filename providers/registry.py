@@ -9,12 +9,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from providers._http import HttpConfig
 from providers.base import ChatProvider
 from providers.errors import ProviderNotConfigured, UnknownProvider
 
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     from providers.embeddings import GigaChatEncoder, YandexEncoder
 
 
@@ -31,9 +35,9 @@ class ProviderStatus:
 
 @dataclass(frozen=True)
 class _Entry:
-    label: str
+    label: StrOrPromise  # translated when listed (provider_statuses) or raised
     adapter: str  # "module:Class", imported on first use
-    how_to_configure: str
+    how_to_configure: StrOrPromise
     configured: Callable[[], bool]
     options: Callable[[], dict[str, Any]]
     default_model: Callable[[], str]
@@ -90,9 +94,9 @@ def _openai_options() -> dict[str, Any]:
 
 PROVIDERS: dict[str, _Entry] = {
     "offline": _Entry(
-        label="Offline (quotes the passages)",
+        label=_("Offline (quotes the passages)"),
         adapter="providers.offline:OfflineProvider",
-        how_to_configure="Always available; needs no key.",
+        how_to_configure=_("Always available; needs no key."),
         configured=lambda: True,
         options=dict,
         default_model=lambda: "offline-extractive",
@@ -100,7 +104,7 @@ PROVIDERS: dict[str, _Entry] = {
     "yandexgpt": _Entry(
         label="YandexGPT",
         adapter="providers.yandexgpt:YandexGPTProvider",
-        how_to_configure=(
+        how_to_configure=_(
             "Set YANDEX_API_KEY (a service-account API key) or YANDEX_IAM_TOKEN, and "
             "YANDEX_FOLDER_ID; optionally YANDEX_MODEL (yandexgpt-lite or yandexgpt)."
         ),
@@ -113,7 +117,7 @@ PROVIDERS: dict[str, _Entry] = {
     "gigachat": _Entry(
         label="GigaChat",
         adapter="providers.gigachat:GigaChatProvider",
-        how_to_configure=(
+        how_to_configure=_(
             "Set GIGACHAT_CREDENTIALS (the authorization key from the Sber developer cabinet) "
             "and GIGACHAT_SCOPE (GIGACHAT_API_PERS, GIGACHAT_API_B2B or GIGACHAT_API_CORP); "
             "GIGACHAT_CA_BUNDLE to the Russian Trusted Root CA file."
@@ -123,9 +127,9 @@ PROVIDERS: dict[str, _Entry] = {
         default_model=lambda: str(settings.GIGACHAT_MODEL),
     ),
     "openai": _Entry(
-        label="OpenAI-compatible",
+        label=_("OpenAI-compatible"),
         adapter="providers.openai_compat:OpenAICompatProvider",
-        how_to_configure=(
+        how_to_configure=_(
             "Set OPENAI_BASE_URL to the server's /v1 URL (Ollama: http://127.0.0.1:11434/v1), "
             "OPENAI_MODEL, and OPENAI_API_KEY if the server needs one."
         ),
@@ -143,7 +147,10 @@ def _entry(name: str) -> _Entry:
         return PROVIDERS[name]
     except KeyError:
         known = ", ".join(PROVIDERS)
-        raise UnknownProvider(f"There is no provider {name!r}; use one of {known}.") from None
+        raise UnknownProvider(
+            gettext("There is no provider %(name)r; use one of %(known)s.")
+            % {"name": name, "known": known}
+        ) from None
 
 
 def _adapter_class(path: str) -> Callable[..., ChatProvider]:
@@ -157,10 +164,10 @@ def provider_statuses() -> list[ProviderStatus]:
     return [
         ProviderStatus(
             name=name,
-            label=entry.label,
+            label=str(entry.label),
             configured=entry.configured(),
             default_model=entry.default_model(),
-            how_to_configure=entry.how_to_configure,
+            how_to_configure=str(entry.how_to_configure),
         )
         for name, entry in PROVIDERS.items()
     ]
@@ -181,7 +188,9 @@ def get_provider(name: str | None = None) -> ChatProvider:
     entry = _entry(name)
     if not entry.configured():
         raise ProviderNotConfigured(
-            f"{entry.label} is not configured. {entry.how_to_configure}", provider=name
+            gettext("%(label)s is not configured. %(how)s")
+            % {"label": entry.label, "how": entry.how_to_configure},
+            provider=name,
         )
     options = entry.options()
     key = (name, tuple(sorted(options.items())))
@@ -204,11 +213,16 @@ def get_encoder(name: str) -> GigaChatEncoder | YandexEncoder:
 
     if name not in ENCODER_NAMES:
         known = ", ".join(ENCODER_NAMES)
-        raise UnknownProvider(f"There is no embeddings provider {name!r}; use one of {known}.")
+        raise UnknownProvider(
+            gettext("There is no embeddings provider %(name)r; use one of %(known)s.")
+            % {"name": name, "known": known}
+        )
     entry = PROVIDERS["yandexgpt" if name == "yandex" else "gigachat"]
     if not entry.configured():
         raise ProviderNotConfigured(
-            f"{entry.label} embeddings are not configured. {entry.how_to_configure}", provider=name
+            gettext("%(label)s embeddings are not configured. %(how)s")
+            % {"label": entry.label, "how": entry.how_to_configure},
+            provider=name,
         )
     options = entry.options()
     if name == "yandex":

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from django.utils.translation import gettext, gettext_noop
 from pydantic import BaseModel, ValidationError
 
 from providers._http import (
@@ -48,7 +49,7 @@ FINISH: dict[str, FinishReason] = {
     "ALTERNATIVE_STATUS_CONTENT_FILTER": "content_filter",
     "ALTERNATIVE_STATUS_TOOL_CALLS": "tool_calls",
 }
-AUTH_HINT = (
+AUTH_HINT = gettext_noop(
     "Check YANDEX_API_KEY, or YANDEX_IAM_TOKEN (IAM tokens live at most 12 hours), and that "
     "the account has the ai.languageModels.user role in the folder."
 )
@@ -112,7 +113,10 @@ class YandexGPTProvider:
         http: HttpConfig = DEFAULT_HTTP,
     ) -> None:
         if not (api_key or iam_token):
-            raise ProviderError(f"{LABEL} needs an API key or an IAM token.", provider=self.name)
+            raise ProviderError(
+                gettext("%(label)s needs an API key or an IAM token.") % {"label": LABEL},
+                provider=self.name,
+            )
         self.base_url = base_url.rstrip("/")
         self.folder_id = folder_id
         self.default_model = model

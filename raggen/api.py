@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.security import django_auth
@@ -32,7 +33,7 @@ def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpRespo
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(
-        request, {"detail": "Sign in or send a valid API token."}, status=401
+        request, {"detail": _("Sign in or send a valid API token.")}, status=401
     )
 
 

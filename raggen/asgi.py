@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.conf import settings
 
+from raggen.locale import WebsocketLocaleMiddleware
 from raggen.routing import websocket_urlpatterns
 
 
@@ -45,7 +46,7 @@ application = ProtocolTypeRouter(
     {
         "http": _SweeperOnFirstRequest(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            WebsocketLocaleMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -15,6 +15,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.quotas import quota_check
 from chat import selectors
@@ -48,8 +50,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SAVE_EVERY = 0.5  # seconds between saves of a streaming answer
-STOPPED_REASON = "Stopped by the user."
-INTERRUPTED_REASON = "The server stopped while writing this answer."
+STOPPED_REASON = gettext_noop("Stopped by the user.")
+INTERRUPTED_REASON = gettext_noop("The server stopped while writing this answer.")
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def _fail_stale_answers(conversation: Conversation) -> None:
         status=MessageStatus.FAILED, error=INTERRUPTED_REASON
     )
     if streaming.exists():
-        raise Conflict("An answer is still being written in this conversation; stop it first.")
+        raise Conflict(_("An answer is still being written in this conversation; stop it first."))
 
 
 def _question_for_regenerate(conversation: Conversation) -> Message:
@@ -91,7 +93,7 @@ def _question_for_regenerate(conversation: Conversation) -> Message:
             Message.objects.filter(conversation=conversation).order_by("-created_at", "-id").first()
         )
     if last is None or last.role != Role.USER:
-        raise InvalidInput("There is no question to answer again.")
+        raise InvalidInput(_("There is no question to answer again."))
     return last
 
 
@@ -115,7 +117,7 @@ def _turn_prepare(
         question = _question_for_regenerate(conversation)
     else:
         if not content.strip():
-            raise InvalidInput("The message is empty.")
+            raise InvalidInput(_("The message is empty."))
         question = Message.objects.create(
             conversation=conversation, role=Role.USER, content=content
         )
@@ -300,7 +302,7 @@ async def _answer(run: Run, turn: _Turn) -> None:
     try:
         await _stream_into(run, turn, outcome)
     except (asyncio.CancelledError, _StoppedElsewhere):
-        outcome.status, outcome.error = MessageStatus.STOPPED, STOPPED_REASON
+        outcome.status, outcome.error = MessageStatus.STOPPED, _(STOPPED_REASON)
         outcome.error_kind = "stopped"
     except (ProviderError, ApplicationError) as exc:
         outcome.status, outcome.error = MessageStatus.FAILED, exc.message
@@ -308,7 +310,7 @@ async def _answer(run: Run, turn: _Turn) -> None:
         run.publish(error_event(exc.message, retryable=getattr(exc, "retryable", False)))
     except Exception as exc:
         logger.exception("answer %s failed", turn.message_id)
-        outcome.status, outcome.error = MessageStatus.FAILED, "The answer failed unexpectedly."
+        outcome.status, outcome.error = MessageStatus.FAILED, _("The answer failed unexpectedly.")
         outcome.error_kind = type(exc).__name__
         run.publish(error_event(outcome.error))
     finally:
@@ -352,7 +354,7 @@ async def message_send(
     """
     if conversation_id in runs:
         await conversation_check(user=user, conversation_id=conversation_id)  # NotFound first
-        raise Conflict("An answer is still being written in this conversation; stop it first.")
+        raise Conflict(_("An answer is still being written in this conversation; stop it first."))
     # Registered before the first await, so that a second question cannot slip in meanwhile;
     # the access check is in _turn_prepare.
     run = runs[conversation_id] = Run(conversation_id)
@@ -416,7 +418,7 @@ async def message_answer(*, user: User, conversation_id: int, content: str, **op
 def _stop_elsewhere(conversation_id: int) -> int:
     return Message.objects.filter(
         conversation_id=conversation_id, status=MessageStatus.STREAMING
-    ).update(status=MessageStatus.STOPPED, error=STOPPED_REASON)
+    ).update(status=MessageStatus.STOPPED, error=_(STOPPED_REASON))
 
 
 async def conversation_check(*, user: User, conversation_id: int) -> None:

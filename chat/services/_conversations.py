@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from chat import selectors
 from chat.models import (
@@ -37,13 +38,16 @@ def title_from_question(question: str) -> str:
 
 def _user_id(user: User) -> int:
     if not user.is_authenticated:
-        raise InvalidInput("Sign in first.")
+        raise InvalidInput(_("Sign in first."))
     return int(user.pk)
 
 
 def _check_provider(name: str) -> str:
     if name and name not in PROVIDERS:
-        raise InvalidInput(f"There is no provider {name!r}; use one of {', '.join(PROVIDERS)}.")
+        raise InvalidInput(
+            _("There is no provider %(name)r; use one of %(known)s.")
+            % {"name": name, "known": ", ".join(PROVIDERS)}
+        )
     return name
 
 
@@ -61,7 +65,7 @@ def _set_sources(
     wanted = set(document_ids)
     documents = list(Document.objects.filter(pk__in=wanted, knowledge_base__in=kbs))
     if len(documents) != len(wanted):
-        raise InvalidInput("Choose documents only from the attached knowledge bases.")
+        raise InvalidInput(_("Choose documents only from the attached knowledge bases."))
     conversation.knowledge_bases.set(kbs)
     conversation.documents.set(documents)
 

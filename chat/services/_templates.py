@@ -6,6 +6,8 @@ import string
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext as _
+
 from chat.models import (
     PromptTemplate,
 )
@@ -24,9 +26,11 @@ def template_placeholders(body: str) -> list[str]:
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(body) if f is not None]
     except ValueError as exc:
-        raise InvalidInput(f"The template is malformed: {exc}. Write {{{{ for a brace.}}") from exc
+        raise InvalidInput(
+            _("The template is malformed: %(error)s. Write {{ for a brace.") % {"error": exc}
+        ) from exc
     if any(not f.isidentifier() for f in fields):
-        raise InvalidInput("Placeholders are names in braces, like {topic}.")
+        raise InvalidInput(_("Placeholders are names in braces, like {topic}."))
     return list(dict.fromkeys(fields))
 
 
@@ -37,7 +41,7 @@ def prompt_template_create(
     the owner already has a template of that name."""
     template_placeholders(body)
     if PromptTemplate.objects.filter(owner_id=_user_id(owner), name=name).exists():
-        raise Conflict(f"You already have a template called {name!r}.")
+        raise Conflict(_("You already have a template called %(name)r.") % {"name": name})
     template = PromptTemplate(
         owner_id=_user_id(owner), name=name, body=body, params=_clean_params(params)
     )
@@ -59,7 +63,7 @@ def prompt_template_update(
         template.body = body
     if name is not None and name != template.name:
         if PromptTemplate.objects.filter(owner_id=template.owner_id, name=name).exists():
-            raise Conflict(f"You already have a template called {name!r}.")
+            raise Conflict(_("You already have a template called %(name)r.") % {"name": name})
         template.name = name
     if params is not None:
         template.params = _clean_params(params)
@@ -73,5 +77,7 @@ def prompt_template_render(template: PromptTemplate, values: Mapping[str, str]) 
     placeholders without a value."""
     missing = [name for name in template_placeholders(template.body) if name not in values]
     if missing:
-        raise InvalidInput(f"Fill in {', '.join(missing)}.", {"missing": missing})
+        raise InvalidInput(
+            _("Fill in %(names)s.") % {"names": ", ".join(missing)}, {"missing": missing}
+        )
     return template.body.format_map(dict(values))

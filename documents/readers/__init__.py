@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from documents.readers import docx, html, markdown, pdf, txt
-from documents.readers._types import Block, BlockKind, Page, UnreadableDocument
+from documents.readers._types import Block, BlockKind, Page, UnreadableDocument, gettext_noop
 
 __all__ = [
     "Block",
@@ -46,9 +46,11 @@ def iter_document(path: Path, file_type: str, *, max_pages: int | None = None) -
     except UnreadableDocument:
         raise
     except MemoryError as exc:
-        raise UnreadableDocument("This file is too large to read.") from exc
+        raise UnreadableDocument(gettext_noop("This file is too large to read.")) from exc
     except OSError as exc:
-        raise UnreadableDocument("The stored file could not be opened; upload it again.") from exc
+        raise UnreadableDocument(
+            gettext_noop("The stored file could not be opened; upload it again.")
+        ) from exc
 
 
 def read_document(path: Path, file_type: str, *, max_pages: int | None = None) -> list[Page]:

@@ -12,6 +12,12 @@ BlockKind = Literal["heading", "paragraph", "list_item", "table", "caption"]
 BLOCK_SEPARATOR = "\n\n"
 
 
+def gettext_noop(message: str) -> str:
+    """Marks a reason for the Russian catalogue (``makemessages`` finds it by this name); the
+    reason stays English here and is translated when shown (``documents.reasons``)."""
+    return message
+
+
 class UnreadableDocument(Exception):
     """The file cannot be turned into text. ``reason`` is a sentence a user can read and act on."""
 

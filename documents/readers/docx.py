@@ -19,7 +19,7 @@ from pathlib import Path
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from documents.readers._structure import StructureBuilder, render_table
-from documents.readers._types import Page, UnreadableDocument
+from documents.readers._types import Page, UnreadableDocument, gettext_noop
 
 #: A DOCX whose parts unpack to more than this is refused before any parsing (zip bombs).
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
@@ -27,13 +27,17 @@ MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 100
 _RATIO_FLOOR = 10 * 1024 * 1024
 
-NOT_A_DOCX = "This file is not a Word document (.docx); save it as .docx and upload it again."
-DAMAGED = "This Word document is damaged or incomplete; open it in Word, save it, and upload again."
-ZIP_BOMB = (
+NOT_A_DOCX = gettext_noop(
+    "This file is not a Word document (.docx); save it as .docx and upload it again."
+)
+DAMAGED = gettext_noop(
+    "This Word document is damaged or incomplete; open it in Word, save it, and upload again."
+)
+ZIP_BOMB = gettext_noop(
     "This Word document unpacks to far more data than a document holds (over 200 MB or an "
     "extreme compression ratio), so it was not opened; it may be a zip bomb."
 )
-EMPTY = "This Word document contains no text."
+EMPTY = gettext_noop("This Word document contains no text.")
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
 _HEADING_NAME = re.compile(r"^(?:heading|заголовок)\s*(\d)$", re.I)

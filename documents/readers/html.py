@@ -11,7 +11,7 @@ from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from documents.readers import txt
 from documents.readers._structure import StructureBuilder, render_table
-from documents.readers._types import Page, UnreadableDocument
+from documents.readers._types import Page, UnreadableDocument, gettext_noop
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -69,13 +69,15 @@ def parse(source: str) -> Page:
     try:
         root = lxml.html.document_fromstring(_XML_DECL.sub("", source))
     except (etree.ParserError, ValueError) as exc:
-        raise UnreadableDocument("This HTML file cannot be read; it may be damaged.") from exc
+        raise UnreadableDocument(
+            gettext_noop("This HTML file cannot be read; it may be damaged.")
+        ) from exc
     etree.strip_elements(root, *_DROP, etree.Comment, with_tail=False)
     builder = StructureBuilder()
     _walk(root, builder)
     page = Page.from_blocks(None, builder.blocks)
     if not page.blocks:
-        raise UnreadableDocument("The HTML page contains no visible text.")
+        raise UnreadableDocument(gettext_noop("The HTML page contains no visible text."))
     return page
 
 

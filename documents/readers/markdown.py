@@ -8,7 +8,7 @@ from pathlib import Path
 
 from documents.readers import txt
 from documents.readers._structure import StructureBuilder, render_table
-from documents.readers._types import Page, UnreadableDocument
+from documents.readers._types import Page, UnreadableDocument, gettext_noop
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)\s*$")
@@ -33,7 +33,7 @@ def parse(text: str) -> Page:
     _Parser(builder).feed(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
     page = Page.from_blocks(None, builder.blocks)
     if not page.blocks:
-        raise UnreadableDocument("The file contains no text.")
+        raise UnreadableDocument(gettext_noop("The file contains no text."))
     return page
 
 

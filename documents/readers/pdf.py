@@ -18,7 +18,7 @@ from pdfminer.pdftypes import resolve1
 from pdfminer.psexceptions import PSEOF
 
 from documents.readers._structure import StructureBuilder, clean_inline
-from documents.readers._types import Page, UnreadableDocument
+from documents.readers._types import Page, UnreadableDocument, gettext_noop
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +50,21 @@ _LIGATURES = str.maketrans(
     {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
 )
 
-PASSWORD_PROTECTED = "This PDF is password-protected; remove the password and upload it again."
-NO_TEXT_LAYER = (
+PASSWORD_PROTECTED = gettext_noop(
+    "This PDF is password-protected; remove the password and upload it again."
+)
+NO_TEXT_LAYER = gettext_noop(
     "This PDF has no text layer (it looks scanned or made of images); run OCR on it first "
     "and upload the result."
 )
-CID_GARBAGE = (
+CID_GARBAGE = gettext_noop(
     "This PDF's fonts do not map to readable characters (only (cid:NN) codes come out); "
     "export it again as PDF with embedded Unicode fonts, or run OCR on it."
 )
-DAMAGED = "This PDF is damaged or incomplete (perhaps the upload was cut short); upload it again."
-NO_PAGES = "This PDF has no pages; it may be damaged or incomplete. Upload it again."
+DAMAGED = gettext_noop(
+    "This PDF is damaged or incomplete (perhaps the upload was cut short); upload it again."
+)
+NO_PAGES = gettext_noop("This PDF has no pages; it may be damaged or incomplete. Upload it again.")
 
 
 def read(path: Path) -> list[Page]:
@@ -84,7 +88,10 @@ def iter_pages(path: Path, *, max_pages: int | None = None) -> Iterator[Page]:
         for number, layout in enumerate(_layouts(document), start=1):
             if max_pages is not None and number > max_pages:
                 raise UnreadableDocument(
-                    f"This PDF has more than {max_pages} pages, the most we accept; split it."
+                    gettext_noop(
+                        "This PDF has more than %(pages)s pages, the most we accept; split it."
+                    )
+                    % {"pages": max_pages}
                 )
             page, garbled = _page(number, layout, structure)
             cid_pages += garbled

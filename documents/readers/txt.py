@@ -11,7 +11,7 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 
 from documents.readers._structure import StructureBuilder
-from documents.readers._types import Page, UnreadableDocument
+from documents.readers._types import Page, UnreadableDocument, gettext_noop
 
 #: Files larger than this are refused: plain text of this size is almost certainly not prose.
 MAX_TEXT_BYTES = 64 * 1024 * 1024
@@ -87,7 +87,9 @@ def iter_pages(path: Path) -> Iterator[Page]:
 
 def _read_bytes(path: Path) -> bytes:
     if path.stat().st_size > MAX_TEXT_BYTES:
-        raise UnreadableDocument("This text file is larger than 64 MB; split it into parts.")
+        raise UnreadableDocument(
+            gettext_noop("This text file is larger than 64 MB; split it into parts.")
+        )
     return path.read_bytes()
 
 
@@ -97,7 +99,7 @@ def _page_from_text(text: str) -> Page:
         builder.add("paragraph", para, keep_lines=True)
     page = Page.from_blocks(None, builder.blocks)
     if not page.blocks:
-        raise UnreadableDocument("The file contains no text.")
+        raise UnreadableDocument(gettext_noop("The file contains no text."))
     return page
 
 
@@ -108,15 +110,17 @@ def decode_bytes(data: bytes) -> str:
     Raises ``UnreadableDocument`` for an empty file or binary data.
     """
     if not data.strip(b" \t\r\n\x00"):
-        raise UnreadableDocument("The file is empty.")
+        raise UnreadableDocument(gettext_noop("The file is empty."))
     encoding = detect_encoding(data)
     text = data.decode(encoding, errors="replace").lstrip("\ufeff")
     if not text.strip():
-        raise UnreadableDocument("The file contains no text.")
+        raise UnreadableDocument(gettext_noop("The file contains no text."))
     if _control_share(text) > 0.05:
         raise UnreadableDocument(
-            "This file is not text (it contains binary data); upload a PDF, DOCX, TXT, "
-            "Markdown or HTML file."
+            gettext_noop(
+                "This file is not text (it contains binary data); upload a PDF, DOCX, TXT, "
+                "Markdown or HTML file."
+            )
         )
     return text
 

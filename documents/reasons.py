@@ -1,0 +1,61 @@
+"""Failure reasons in the reader's language.
+
+Ingestion runs in the background, where there is no user and so no language: a document's
+``failure_reason`` is stored in English (the msgid). It is translated when it is shown (pages,
+API, progress websocket) by :func:`translate_reason`: a reason that is a whole msgid is looked
+up as is; one built from a template with parameters is matched against :data:`TEMPLATES` and
+rebuilt from the translated template, its parameters translated in turn when they are msgids
+themselves (a provider's message inside "tried 3 times"). Anything else (a provider's own
+words, an exception text) stays as stored.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from django.utils.translation import gettext, gettext_noop
+
+#: Reason templates with parameters, exactly as the code that writes them formats them.
+TEMPLATES: tuple[str, ...] = (
+    gettext_noop("%(message)s (tried %(count)s times; retry later)"),
+    gettext_noop("Indexing failed %(count)s times (%(error)s). Try again later."),
+    gettext_noop("This file is %(name)s, which we cannot read. %(supported)s"),
+    gettext_noop("This file is a zip archive, not a Word document. %(supported)s"),
+    gettext_noop("This PDF has more than %(pages)s pages, the most we accept; split it."),
+    gettext_noop("%(name)s is larger than the %(limit)s MB limit."),
+    gettext_noop(
+        "%(label)s embeddings refused a passage as too long for the model (%(message)s). "
+        "Lower the maximum chunk size of this knowledge base."
+    ),
+    gettext_noop("%(label)s embeddings failed: %(message)s"),
+)
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@cache
+def _pattern(template: str) -> re.Pattern[str]:
+    parts: list[str] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(template):
+        parts.append(re.escape(template[position : match.start()]))
+        parts.append(f"(?P<{match.group(1)}>.+?)")
+        position = match.end()
+    parts.append(re.escape(template[position:]))
+    return re.compile("".join(parts), re.S)
+
+
+def translate_reason(reason: str) -> str:
+    """``reason`` (English, as stored) in the active language, as far as it is known."""
+    if not reason:
+        return reason
+    translated = gettext(reason)
+    if translated != reason:
+        return translated
+    for template in TEMPLATES:
+        match = _pattern(template).fullmatch(reason)
+        if match is not None:
+            values = {key: translate_reason(value) for key, value in match.groupdict().items()}
+            return gettext(template) % values
+    return reason
