@@ -139,23 +139,34 @@ def fuse(
     scale = total if method == "convex" else total / (k + 1)
     dense_ids, dense_scores = _arrays(dense)
     keyword_ids, keyword_scores = _arrays(keyword)
-    ids: list[NDArray[np.int64]] = []
-    values: list[NDArray[np.float64]] = []
-    for side_ids, side_scores, weight in (
-        (dense_ids, dense_scores, weights.dense),
-        (keyword_ids, keyword_scores, weights.keyword),
-    ):
-        if weight > 0 and len(side_ids):
-            ids.append(side_ids)
-            values.append(weight * _contributions(side_scores, method, k))
-    if not ids or scale <= 0:
+    n_dense = len(dense_ids)
+    use_dense = weights.dense > 0 and n_dense > 0
+    use_keyword = weights.keyword > 0 and len(keyword_ids) > 0
+    if not (use_dense or use_keyword) or scale <= 0:
         return []
-    unique, inverse = np.unique(np.concatenate(ids), return_inverse=True)
-    fused = np.bincount(inverse, weights=np.concatenate(values)) / scale
-    order = np.lexsort((unique, -fused))[:limit]
-    chosen = unique[order]
-    dense_rank = _ranks(dense_ids, chosen).tolist()
-    keyword_rank = _ranks(keyword_ids, chosen).tolist()
+    # Both lists go into one np.unique, a list with weight 0 contributing 0: its ranks still
+    # give the breakdown of chunks the other list returned.
+    unique, inverse = np.unique(np.concatenate([dense_ids, keyword_ids]), return_inverse=True)
+    contributions = np.concatenate(
+        [
+            weights.dense * _contributions(dense_scores, method, k)
+            if use_dense
+            else np.zeros(n_dense),
+            weights.keyword * _contributions(keyword_scores, method, k)
+            if use_keyword
+            else np.zeros(len(keyword_ids)),
+        ]
+    )
+    fused = np.bincount(inverse, weights=contributions, minlength=len(unique)) / scale
+    dense_rank = np.zeros(len(unique), dtype=np.int64)
+    dense_rank[inverse[:n_dense]] = np.arange(1, n_dense + 1)
+    keyword_rank = np.zeros(len(unique), dtype=np.int64)
+    keyword_rank[inverse[n_dense:]] = np.arange(1, len(keyword_ids) + 1)
+    if use_dense and use_keyword:
+        order = np.lexsort((unique, -fused))[:limit]
+    else:  # only chunks the weighted list returned
+        (candidates,) = np.nonzero(dense_rank if use_dense else keyword_rank)
+        order = candidates[np.lexsort((unique[candidates], -fused[candidates]))][:limit]
     dense_list = dense_scores.tolist()
     keyword_list = keyword_scores.tolist()
     return [
@@ -168,7 +179,11 @@ def fuse(
             kr or None,
         )
         for chunk_id, score, dr, kr in zip(
-            chosen.tolist(), fused[order].tolist(), dense_rank, keyword_rank, strict=True
+            unique[order].tolist(),
+            fused[order].tolist(),
+            dense_rank[order].tolist(),
+            keyword_rank[order].tolist(),
+            strict=True,
         )
     ]
 
@@ -183,16 +198,6 @@ def _arrays(ranked: Sequence[tuple[int, float]]) -> tuple[NDArray[np.int64], NDA
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
     chunk_ids, scores = zip(*ranked, strict=True)
     return np.asarray(chunk_ids, dtype=np.int64), np.asarray(scores, dtype=np.float64)
-
-
-def _ranks(ids: NDArray[np.int64], chosen: NDArray[np.int64]) -> NDArray[np.int64]:
-    """The 1-based rank in ``ids`` of each of ``chosen``, 0 where it is absent."""
-    if not len(ids):
-        return np.zeros(len(chosen), dtype=np.int64)
-    sorter = np.argsort(ids, kind="stable")
-    at = sorter[np.minimum(np.searchsorted(ids, chosen, sorter=sorter), len(ids) - 1)]
-    ranks: NDArray[np.int64] = np.where(ids[at] == chosen, at + 1, 0)
-    return ranks
 
 
 def _contributions(scores: NDArray[np.float64], method: str, k: int) -> NDArray[np.float64]:

@@ -283,13 +283,24 @@ def search(
     found_ids: list[IntArray] = []
     found_scores: list[FloatArray] = []
     for v in views:
-        scores = _segment_scores(v.segment, query_tokens, weights, avgdl)
-        if scores is None:
+        scored = _segment_scores(v.segment, query_tokens, weights, avgdl)
+        if scored is None:
             continue
-        mask = v.live & (scores > 0)
-        if allowed is not None:
-            mask &= np.isin(v.segment.ids, allowed)
-        hits = np.flatnonzero(mask)
+        scores, touched = scored
+        hits: NDArray[Any]
+        if touched is None:  # many postings: scan every chunk
+            mask = scores > 0
+            if v.live_count < v.segment.size:
+                mask &= v.live
+            if allowed is not None:
+                mask &= np.isin(v.segment.ids, allowed)
+            hits = np.flatnonzero(mask)
+        else:  # few postings: look at the chunks they name only
+            hits = touched[scores[touched] > 0]
+            if v.live_count < v.segment.size:
+                hits = hits[v.live[hits]]
+            if allowed is not None:
+                hits = hits[np.isin(v.segment.ids[hits], allowed)]
         found_ids.append(v.segment.ids[hits])
         found_scores.append(scores[hits])
     if not found_ids:
@@ -299,11 +310,16 @@ def search(
 
 def _segment_scores(
     segment: KeywordSegment, query_tokens: Sequence[str], weights: dict[str, float], avgdl: float
-) -> FloatArray | None:
+) -> tuple[FloatArray, NDArray[np.int32] | None] | None:
+    """Scores of every chunk of ``segment`` (0 where no query word occurs), and the chunks
+    the query's postings name (sorted, unique), or None when they are many (an eighth of the
+    segment or more: then a scan of all scores is cheaper than sorting them); None when no
+    query word is in the segment."""
     locals_ = [segment.vocab.get(t) for t in query_tokens]
     if all(local is None for local in locals_):
         return None
     scores = np.zeros(segment.size, dtype=np.float32)
+    postings: list[NDArray[np.int32]] = []
     for token, local in zip(query_tokens, locals_, strict=True):
         if local is None:
             continue
@@ -314,7 +330,12 @@ def _segment_scores(
             np.float32(1.0 - B) + np.float32(B / avgdl) * segment.doc_len[docs]
         )
         scores[docs] += np.float32(weights[token]) * tf / (tf + norm)
-    return scores
+        postings.append(docs)
+    total = sum(len(p) for p in postings)
+    if total * 8 >= segment.size:
+        return scores, None
+    touched = postings[0] if len(postings) == 1 else np.unique(np.concatenate(postings))
+    return scores, touched
 
 
 class Ranking(list[tuple[int, float]]):
