@@ -6,8 +6,10 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +145,61 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+# --- our own processes, started for real ------------------------------------------------------
+
+BIN = Path(sys.executable).parent
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL after 15 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def start_celery_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[Any]:
+    """A Celery worker process of the app (threads pool, one slot), logging to ``log_path``."""
+    return subprocess.Popen(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "raggen",
+            "worker",
+            "--pool=threads",
+            "--concurrency=1",
+            "--loglevel=INFO",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+@contextmanager
+def running_daphne(env: dict[str, str], log_path: Path) -> Iterator[int]:
+    """daphne serving the app on a free loopback port (yielded) until the block ends."""
+    port = free_port()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "raggen.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(port, timeout=60, proc=proc)
+            yield port
+        finally:
+            stop_process(proc)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +18,8 @@ from websockets.typing import Origin
 
 from chat.models import Message, MessageStatus
 from chat.tests.factories import make_conversation
-from conftest import free_port, subprocess_env, wait_for_port
+from conftest import running_daphne, subprocess_env
 from providers.fakes import OpenAIFake, Script
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.redis
 
@@ -39,32 +34,14 @@ def fake() -> Iterator[OpenAIFake]:
 def daphne(
     redis_server: str, transactional_db: None, tmp_path: Path, fake: OpenAIFake
 ) -> Iterator[int]:
-    port = free_port()
     env = subprocess_env(
         REDIS_URL=redis_server,
         OPENAI_BASE_URL=f"{fake.url}/v1",
         OPENAI_MODEL=fake.models[0],
         LLM_MAX_RETRIES="0",
     )
-    log = (tmp_path / "daphne.log").open("w")
-    proc = subprocess.Popen(
-        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "raggen.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, timeout=60, proc=proc)
+    with running_daphne(env, tmp_path / "daphne.log") as port:
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
 
 
 def session_cookie(client: Any, user: Any) -> str:

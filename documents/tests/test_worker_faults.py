@@ -9,11 +9,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import subprocess_env
+from conftest import start_celery_worker, subprocess_env
 from documents import services
 from documents.models import Chunk, Document, DocumentStatus
 
@@ -21,27 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
-
-
-def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[Any]:
-    return subprocess.Popen(
-        [
-            str(BIN / "celery"),
-            "-A",
-            "raggen",
-            "worker",
-            "--pool=threads",
-            "--concurrency=1",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -87,7 +65,7 @@ def test_a_worker_killed_mid_document_leaves_it_retried_and_whole(
         CELERY_VISIBILITY_TIMEOUT="10",
         HF_HUB_OFFLINE="1",
     )
-    first = _worker(env, tmp_path / "worker1.log")
+    first = start_celery_worker(env, tmp_path / "worker1.log")
     second = None
     try:
         sent = subprocess.run(
@@ -123,7 +101,7 @@ def test_a_worker_killed_mid_document_leaves_it_retried_and_whole(
 
         assert search(knowledge_bases=[kb], query="supplier warranty", mode="keyword").hits == []
 
-        second = _worker(env, tmp_path / "worker2.log")
+        second = start_celery_worker(env, tmp_path / "worker2.log")
         _wait(
             lambda: Document.objects.get(pk=document.pk).status == DocumentStatus.INDEXED,
             300,

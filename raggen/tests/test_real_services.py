@@ -16,19 +16,10 @@ import pytest
 import websockets
 from websockets.typing import Origin
 
-from conftest import free_port, subprocess_env, wait_for_port
+from conftest import running_daphne, start_celery_worker, stop_process, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture
@@ -36,41 +27,11 @@ def celery_worker(
     redis_server: str, transactional_db: None, tmp_path: Path
 ) -> Iterator[dict[str, str]]:
     env = subprocess_env(REDIS_URL=redis_server)
-    log = (tmp_path / "worker.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(BIN / "celery"),
-            "-A",
-            "raggen",
-            "worker",
-            "--pool=threads",
-            "--concurrency=1",
-            "--loglevel=INFO",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = start_celery_worker(env, tmp_path / "worker.log")
     try:
         yield env
     finally:
-        _stop(proc)
-        log.close()
-
-
-def _daphne(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[Any]:
-    log = log_path.open("w")
-    return subprocess.Popen(
-        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "raggen.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+        stop_process(proc)
 
 
 @pytest.mark.redis
@@ -109,13 +70,8 @@ def test_check_worker_says_what_to_do_when_no_worker_runs(redis_server, transact
 
 @pytest.fixture
 def daphne_on_redis(redis_server: str, transactional_db: None, tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    proc = _daphne(subprocess_env(REDIS_URL=redis_server), port, tmp_path / "daphne.log")
-    try:
-        wait_for_port(port, timeout=60, proc=proc)
+    with running_daphne(subprocess_env(REDIS_URL=redis_server), tmp_path / "daphne.log") as port:
         yield port
-    finally:
-        _stop(proc)
 
 
 @pytest.mark.redis
@@ -189,16 +145,11 @@ def test_the_app_boots_with_no_environment_at_all_and_serves_the_login_page(tmp_
         check=False,
     )
     assert migrate.returncode == 0, migrate.stderr
-    port = free_port()
-    proc = _daphne(bare, port, tmp_path / "daphne.log")
-    try:
-        wait_for_port(port, timeout=60, proc=proc)
+    with running_daphne(bare, tmp_path / "daphne.log") as port:
         page = httpx.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=30)
         home = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
         health = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30)
         css = httpx.get(f"http://127.0.0.1:{port}/static/css/raggen.css", timeout=30)
-    finally:
-        _stop(proc)
     assert page.status_code == 200
     assert 'name="password"' in page.text
     assert home.status_code == 302 and home.headers["location"].startswith("/accounts/login/")

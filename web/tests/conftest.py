@@ -5,8 +5,6 @@ Debian's headless Chromium driven by Playwright. Never downloads a browser."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from conftest import free_port, subprocess_env, wait_for_port
+from conftest import running_daphne, subprocess_env
 from providers.fakes import OpenAIFake, Script
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -68,27 +65,9 @@ def live_server_url(
         DEFAULT_PROVIDER="offline",
         LOG_LEVEL="warning",
     )
-    port = free_port()
     log_path = tmp_path / "daphne.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "raggen.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, timeout=60, proc=proc)
+    with running_daphne(env, log_path) as port:
         yield Server(f"http://127.0.0.1:{port}", slow_llm, log_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
 
 
 @pytest.fixture
