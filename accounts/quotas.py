@@ -27,7 +27,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import UserQuota
-from chat.models import Message, MessageStatus, Role
+from chat.models import MessageStatus, UsageRecord
 from raggen.errors import QuotaExceeded
 
 
@@ -61,8 +61,10 @@ def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 def _counted(prefix: str, day_start: datetime) -> Q:
-    """The answers that count against a quota, as a filter on ``prefix`` (a path to Message)."""
-    answers = Q(**{f"{prefix}role": Role.ASSISTANT, f"{prefix}created_at__gte": day_start})
+    """The answers that count against a quota, as a filter on ``prefix`` (a path to
+    UsageRecord). Usage records, not messages: they stay when an answer is regenerated or its
+    conversation deleted, so deleting does not give a user their quota back."""
+    answers = Q(**{f"{prefix}created_at__gte": day_start})
     return answers & ~Q(**{f"{prefix}status": MessageStatus.FAILED})
 
 
@@ -75,18 +77,18 @@ def _tokens(prefix: str) -> Any:
 def quota_usage_annotations(day_start: datetime) -> dict[str, Any]:
     """Annotations for a ``User`` queryset: ``tokens_today`` and ``messages_today`` since
     ``day_start`` (one query for a whole list, as the admin's)."""
-    prefix = "conversations__messages__"
+    prefix = "usage_records__"
     counted = _counted(prefix, day_start)
     return {
         "tokens_today": Coalesce(Sum(_tokens(prefix), filter=counted), Value(0)),
-        "messages_today": Count("conversations__messages", filter=counted),
+        "messages_today": Count("usage_records", filter=counted),
     }
 
 
 def quota_usage_today(*, user: Any, now: datetime | None = None) -> QuotaUsage:
     """``user``'s usage today (one query)."""
     day_start, resets_at = quota_day_bounds(now)
-    totals = Message.objects.filter(_counted("", day_start), conversation__owner=user).aggregate(
+    totals = UsageRecord.objects.filter(_counted("", day_start), user=user).aggregate(
         tokens=Coalesce(Sum(_tokens("")), Value(0)), messages=Count("pk")
     )
     return QuotaUsage(totals["tokens"], totals["messages"], day_start, resets_at)

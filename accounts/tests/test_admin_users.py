@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import UserQuota
-from chat.models import Conversation, Message, MessageStatus, Role
+from chat.models import Conversation, Message, MessageStatus, Role, UsageRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -31,10 +31,19 @@ def admin_client(client: Any, root: Any) -> Any:
 def spend(user: Any, *answers: tuple[int, int]) -> None:
     conversation = Conversation.objects.create(owner=user)
     for prompt, completion in answers:
-        Message.objects.create(
+        message = Message.objects.create(
             conversation=conversation,
             role=Role.ASSISTANT,
             status=MessageStatus.COMPLETE,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+        )
+        UsageRecord.objects.create(  # what the answer service writes with each answer
+            user=user,
+            conversation=conversation,
+            message=message,
+            provider="offline",
+            status=message.status,
             prompt_tokens=prompt,
             completion_tokens=completion,
         )

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import UserQuota
 from accounts.quotas import quota_check, quota_day_bounds, quota_usage_today
-from chat.models import Conversation, Message, MessageStatus, Role
+from chat.models import Conversation, Message, MessageStatus, Role, UsageRecord
 from chat.routing import websocket_urlpatterns
 from raggen.errors import QuotaExceeded
 
@@ -35,6 +35,17 @@ def answer(conversation: Conversation, *, prompt: int | None, completion: int | 
     )
     if created_at is not None:  # auto_now_add ignores a value given to create()
         Message.objects.filter(pk=message.pk).update(created_at=created_at)
+    # What the answer service writes with each finished answer; quotas count these.
+    UsageRecord.objects.create(
+        user=conversation.owner,
+        conversation=conversation,
+        message=message,
+        provider="offline",
+        status=message.status,
+        prompt_tokens=prompt or 0,
+        completion_tokens=completion or 0,
+        created_at=created_at or timezone.now(),
+    )
     return message
 
 
@@ -75,6 +86,16 @@ def test_usage_counts_todays_answers_in_the_users_conversations_except_failed_on
     assert quota_usage_today(user=bob).tokens == 1000
 
 
+def test_deleting_a_conversation_does_not_give_the_quota_back(alice):
+    conversation = Conversation.objects.create(owner=alice)
+    answer(conversation, prompt=100, completion=50)
+    conversation.delete()
+
+    usage = quota_usage_today(user=alice)
+
+    assert (usage.tokens, usage.messages) == (150, 1)
+
+
 @pytest.mark.django_db
 def test_without_limits_nothing_is_refused(alice, settings):
     settings.QUOTA_DAILY_TOKENS = settings.QUOTA_DAILY_MESSAGES = 0
@@ -94,7 +115,7 @@ def test_the_answer_limit_is_refused_saying_which_limit_and_when_it_resets(alice
     quota_check(user=alice)  # one of two used
     answer(conversation, prompt=1, completion=1)
     now = datetime(2026, 11, 25, 22, 30, tzinfo=UTC)
-    Message.objects.update(created_at=now - timedelta(minutes=10))
+    UsageRecord.objects.update(created_at=now - timedelta(minutes=10))
 
     with pytest.raises(QuotaExceeded) as raised:
         quota_check(user=alice, now=now)
