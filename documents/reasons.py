@@ -29,6 +29,23 @@ TEMPLATES: tuple[str, ...] = (
         "Lower the maximum chunk size of this knowledge base."
     ),
     gettext_noop("%(label)s embeddings failed: %(message)s"),
+    # Provider errors (providers._http), inside the embeddings failures above.
+    gettext_noop("%(label)s said: %(detail)s (HTTP %(status)s)"),
+    gettext_noop("%(label)s rejected the credentials: %(detail)s (HTTP %(status)s)."),
+    gettext_noop("%(label)s is rate limiting requests: %(detail)s. %(wait)s"),
+    gettext_noop("Try again in %(seconds)s s."),
+    gettext_noop(
+        "%(label)s does not know this model or it is not available: %(detail)s (HTTP %(status)s)."
+    ),
+    gettext_noop("%(label)s refused: the account has no tokens left (%(detail)s, HTTP 402)."),
+    gettext_noop("%(label)s rejected the request: %(said)s."),
+    gettext_noop(
+        "%(label)s is unavailable right now: %(detail)s (HTTP %(status)s). Try again later."
+    ),
+    gettext_noop("%(label)s did not accept a connection in time."),
+    gettext_noop("%(label)s took too long: timed out waiting for the answer to start."),
+    gettext_noop("Cannot connect to %(label)s: %(error)s."),
+    gettext_noop("%(label)s failed: %(error)s"),
 )
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
