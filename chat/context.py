@@ -75,14 +75,16 @@ def context_window(model: str) -> int:
     return CONTEXT_WINDOWS.get(model, DEFAULT_CONTEXT_WINDOW)
 
 
-def _shingles(text: str, size: int = 3) -> set[tuple[str, ...]]:
-    words = [w.lower() for w in _WORD.findall(text)]
-    if len(words) < size:
-        return {tuple(words)} if words else set()
-    return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
+def _shingles(text: str) -> set[int]:
+    """The word trigrams of ``text``, case-folded (the whole text when it has fewer words), as
+    hashes: comparing two sets of ints is several times faster than of tuples of strings."""
+    words = _WORD.findall(text.lower())
+    if len(words) < 3:
+        return {hash(tuple(words))} if words else set()
+    return set(map(hash, zip(words, words[1:], words[2:], strict=False)))
 
 
-def _similar(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> bool:
+def _similar(a: set[int], b: set[int]) -> bool:
     if not a or not b:
         return False
     return len(a & b) / min(len(a), len(b)) >= NEAR_DUPLICATE
@@ -99,7 +101,7 @@ def _overlapping(a: Passage, b: Passage) -> bool:
 def deduplicate(passages: Sequence[Passage]) -> list[Passage]:
     """``passages`` (best first) without the ones that repeat a better one: the same text
     (re-uploaded files, boilerplate) or an overlapping range of the same document."""
-    kept: list[tuple[Passage, set[tuple[str, ...]]]] = []
+    kept: list[tuple[Passage, set[int]]] = []
     for passage in passages:
         shingles = _shingles(passage.text)
         if any(_overlapping(passage, k) or _similar(shingles, s) for k, s in kept):
