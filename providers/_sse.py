@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from django.utils.translation import gettext as _
 from pydantic import BaseModel, ValidationError
 
 from providers._http import StreamProgress, error_for_status, iter_lines, iter_sse_data
@@ -60,7 +61,8 @@ def parse_chunk(data: str, label: str) -> Chunk:
         return Chunk.model_validate_json(data)
     except ValidationError:
         raise ProviderBadResponse(
-            f"{label} sent a malformed piece of the answer; the text so far is incomplete.",
+            _("%(label)s sent a malformed piece of the answer; the text so far is incomplete.")
+            % {"label": label},
             provider=label,
         ) from None
 
@@ -72,7 +74,9 @@ def chunk_error(label: str, error: Any) -> Exception:
         status = code if isinstance(code, int) else 500
     else:
         message, status = str(error), 500
-    return error_for_status(label, status, f"{message} (in the middle of the answer)")
+    return error_for_status(
+        label, status, _("%(detail)s (in the middle of the answer)") % {"detail": message}
+    )
 
 
 async def sse_deltas(response: httpx.Response, *, label: str, model: str) -> AsyncIterator[Delta]:
@@ -99,7 +103,8 @@ async def sse_deltas(response: httpx.Response, *, label: str, model: str) -> Asy
                 finish = FINISH_REASONS.get(choice.finish_reason, "other")
     if finish is None:
         raise ProviderStreamInterrupted(
-            f"{label} ended the answer before finishing it; the text so far is incomplete.",
+            _("%(label)s ended the answer before finishing it; the text so far is incomplete.")
+            % {"label": label},
             provider=label,
         )
     yield Delta(text="", finish_reason=finish, usage=usage, model=model)

@@ -201,9 +201,9 @@ class GigaChatEncoder:
         try:
             items = _GigaEmbeddings.model_validate_json(response.content).data
         except ValidationError:
-            raise ProviderBadResponse("GigaChat sent unreadable embeddings.") from None
+            raise ProviderBadResponse(gettext("GigaChat sent unreadable embeddings.")) from None
         if len(items) != len(texts):
-            raise ProviderBadResponse("GigaChat sent a different number of embeddings.")
+            raise ProviderBadResponse(gettext("GigaChat sent a different number of embeddings."))
         return [item.embedding for item in sorted(items, key=lambda i: i.index)]
 
 
@@ -294,7 +294,9 @@ class YandexEncoder:
         try:
             vector = _YandexEmbedding.model_validate_json(response.content).embedding
         except ValidationError:
-            raise ProviderBadResponse("Yandex sent an unreadable embedding.") from None
+            raise ProviderBadResponse(gettext("Yandex sent an unreadable embedding.")) from None
         if len(vector) != self.dimension:
-            raise ProviderBadResponse(f"Yandex sent a {len(vector)}-d embedding, not 256-d.")
+            raise ProviderBadResponse(
+                gettext("Yandex sent a %(count)s-d embedding, not 256-d.") % {"count": len(vector)}
+            )
         return vector

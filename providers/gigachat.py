@@ -64,7 +64,10 @@ class _TokenResponse(BaseModel):
         value = self.access_token or self.tok
         expires = self.expires_at if self.access_token else self.exp
         if not value or expires is None:
-            raise ProviderBadResponse(f"{LABEL}'s OAuth answer has no token.", provider="gigachat")
+            raise ProviderBadResponse(
+                gettext("%(label)s's OAuth answer has no token.") % {"label": LABEL},
+                provider="gigachat",
+            )
         if expires < 10**11:  # seconds, not milliseconds (13 digits)
             expires *= 1000
         return AccessToken(value, expires)
@@ -157,7 +160,9 @@ class GigaChatAuth:
         try:
             token = _TokenResponse.model_validate_json(response.content).token()
         except ValidationError:
-            raise ProviderBadResponse(f"{LABEL}'s OAuth answer is unreadable.") from None
+            raise ProviderBadResponse(
+                gettext("%(label)s's OAuth answer is unreadable.") % {"label": LABEL}
+            ) from None
         self._token = token
         logger.info("GigaChat access token refreshed; expires at %s ms", token.expires_at_ms)
         return token.value
@@ -312,7 +317,9 @@ class GigaChatProvider:
         try:
             models = _ModelList.model_validate_json(response.content)
         except ValidationError:
-            raise ProviderBadResponse(f"{LABEL} sent an unreadable model list.") from None
+            raise ProviderBadResponse(
+                gettext("%(label)s sent an unreadable model list.") % {"label": LABEL}
+            ) from None
         kinds: dict[str, Literal["chat", "embedder"]] = {"chat": "chat", "embedder": "embedder"}
         return [ModelInfo(m.id, kind=kinds.get(m.type, "other")) for m in models.data]
 
@@ -330,8 +337,10 @@ def _check_event_stream(response: httpx.Response) -> None:
     content_type = response.headers.get("content-type", "")
     if not content_type.startswith("text/event-stream"):
         raise ProviderBadResponse(
-            f"{LABEL} answered a streaming request with {content_type or 'no content type'} "
-            "instead of an event stream.",
+            gettext(
+                "%(label)s answered a streaming request with %(type)s instead of an event stream."
+            )
+            % {"label": LABEL, "type": content_type or gettext("no content type")},
             provider="gigachat",
         )
 

@@ -138,5 +138,7 @@ class OpenAICompatProvider:
         try:
             models = _ModelList.model_validate_json(response.content)
         except ValidationError:
-            raise ProviderBadResponse(f"{self.label} sent an unreadable model list.") from None
+            raise ProviderBadResponse(
+                _("%(label)s sent an unreadable model list.") % {"label": self.label}
+            ) from None
         return [ModelInfo(m.id) for m in models.data]

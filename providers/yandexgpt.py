@@ -232,7 +232,10 @@ class YandexGPTProvider:
                 yield Delta(text="", finish_reason=finish, usage=usage, model=model)
                 return
         raise ProviderStreamInterrupted(
-            f"{LABEL} ended the answer before finishing it; the text so far is incomplete.",
+            gettext(
+                "%(label)s ended the answer before finishing it; the text so far is incomplete."
+            )
+            % {"label": LABEL},
             provider=self.name,
         )
 
@@ -241,14 +244,24 @@ class YandexGPTProvider:
             line = _Line.model_validate_json(raw)
         except ValidationError:
             raise ProviderBadResponse(
-                f"{LABEL} sent a malformed piece of the answer; the text so far is incomplete.",
+                gettext(
+                    "%(label)s sent a malformed piece of the answer; the text so far is incomplete."
+                )
+                % {"label": LABEL},
                 provider=self.name,
             ) from None
         if line.error is not None:
             detail = redact(line.error.message, self._secrets)
-            raise error_for_status(LABEL, line.error.httpCode, f"{detail} (in mid-answer)")
+            raise error_for_status(
+                LABEL,
+                line.error.httpCode,
+                gettext("%(detail)s (in mid-answer)") % {"detail": detail},
+            )
         if line.result is None or not line.result.alternatives:
-            raise ProviderBadResponse(f"{LABEL} sent a line with no result.", provider=self.name)
+            raise ProviderBadResponse(
+                gettext("%(label)s sent a line with no result.") % {"label": LABEL},
+                provider=self.name,
+            )
         return line.result
 
     # --- models ---------------------------------------------------------------------------------

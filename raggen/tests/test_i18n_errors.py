@@ -11,7 +11,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.http import StreamingHttpResponse
+from django.test import AsyncClient, Client
 from django.utils import translation
 
 from accounts.services import api_token_create
@@ -283,3 +284,22 @@ async def test_a_progress_failure_reason_is_sent_in_the_readers_language(alice):
     )
     await russian.disconnect()
     await english.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_error_in_the_event_stream_is_in_the_callers_language(alice):
+    conversation = await sync_to_async(make_conversation)(alice, provider="offline")
+    client = AsyncClient()
+    await sync_to_async(client.force_login)(alice)
+
+    response = await client.post(
+        f"/api/v1/conversations/{conversation.pk}/messages",
+        {"content": "", "regenerate": True, "stream": True},
+        content_type="application/json",
+        headers=RU,
+    )
+    assert isinstance(response, StreamingHttpResponse)
+    body = b"".join([piece async for piece in response]).decode()
+
+    assert response.status_code == 200
+    assert '"message": "Нет вопроса, на который можно ответить заново."' in body
