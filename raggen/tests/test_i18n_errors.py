@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import StreamingHttpResponse
 from django.test import AsyncClient, Client
@@ -303,3 +304,50 @@ async def test_an_error_in_the_event_stream_is_in_the_callers_language(alice):
 
     assert response.status_code == 200
     assert '"message": "Нет вопроса, на который можно ответить заново."' in body
+
+
+# --- e-mails --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "subject", "greeting"),
+    [
+        ("ru", "Письмо для сброса пароля", "Вас приветствует"),
+        ("en", "Password Reset Email", "Hello from"),
+    ],
+)
+def test_the_password_reset_mail_is_in_the_readers_language(
+    client, alice, language, subject, greeting
+):
+    alice.email = "alice@example.com"
+    alice.save(update_fields=["email"])
+
+    client.post(
+        "/accounts/password/reset/",
+        {"email": "alice@example.com"},
+        headers={"Accept-Language": language},
+    )
+
+    [message] = mail.outbox
+    assert subject in message.subject
+    assert message.body.startswith(greeting)
+
+
+# --- provider labels and help ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_provider_labels_and_how_to_configure_them_are_translated(alice_client, settings):
+    settings.YANDEX_API_KEY = settings.YANDEX_IAM_TOKEN = ""
+
+    russian = {p["name"]: p for p in alice_client.get("/api/v1/chat/providers", headers=RU).json()}
+    english = {p["name"]: p for p in alice_client.get("/api/v1/chat/providers").json()}
+    page = alice_client.get("/", headers=RU).content.decode()
+
+    assert russian["offline"]["label"] == "Офлайн (цитирует фрагменты)"
+    assert russian["openai"]["label"] == "OpenAI-совместимый"
+    assert russian["yandexgpt"]["how_to_configure"].startswith("Задайте YANDEX_API_KEY")
+    assert english["offline"]["label"] == "Offline (quotes the passages)"
+    assert english["yandexgpt"]["how_to_configure"].startswith("Set YANDEX_API_KEY")
+    assert "Офлайн (цитирует фрагменты)" in page
