@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from ninja import Field, Schema
 from pydantic import TypeAdapter
 
+from documents.reasons import translate_reason
+
 
 class GenerationParamsIn(Schema):
     temperature: float | None = Field(None, ge=0, le=2)
@@ -92,6 +94,13 @@ class MessageOut(Schema):
     @staticmethod
     def resolve_citations(obj: Any) -> list[Any]:
         return list(obj.citations.all())
+
+    @staticmethod
+    def resolve_error(obj: Any) -> str:
+        """A reason written with no request (a server restart) is English: in the reader's
+        language when it is a known message; others were written in the asker's language."""
+        error = obj.get("error") if isinstance(obj, dict) else obj.error
+        return translate_reason(error or "")
 
 
 class MessageSendIn(Schema):

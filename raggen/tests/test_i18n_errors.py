@@ -351,3 +351,24 @@ def test_provider_labels_and_how_to_configure_them_are_translated(alice_client, 
     assert english["offline"]["label"] == "Offline (quotes the passages)"
     assert english["yandexgpt"]["how_to_configure"].startswith("Set YANDEX_API_KEY")
     assert "Офлайн (цитирует фрагменты)" in page
+
+
+@pytest.mark.django_db
+def test_an_answer_interrupted_by_a_restart_reads_in_the_readers_language(alice_client, alice):
+    from chat.models import Message, MessageStatus
+    from chat.services import INTERRUPTED_REASON
+
+    conversation = make_conversation(alice, provider="offline")
+    Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        status=MessageStatus.FAILED,
+        error=INTERRUPTED_REASON,  # written at start-up, with no request: English
+    )
+    url = f"/api/v1/conversations/{conversation.pk}/messages"
+
+    [russian] = alice_client.get(url, headers=RU).json()["items"]
+    [english] = alice_client.get(url).json()["items"]
+
+    assert russian["error"] == "Сервер остановился, пока писал этот ответ."
+    assert english["error"] == "The server stopped while writing this answer."
