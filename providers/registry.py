@@ -4,7 +4,7 @@ and ``get_provider(name)``. Adapter modules are imported on first use."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,40 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
     from providers.embeddings import GigaChatEncoder, YandexEncoder
+
+
+#: The settings an administrator may also set in the admin (stored encrypted by the app that
+#: owns the model); a value set there wins over the environment's.
+MANAGED_SETTINGS = (
+    "YANDEX_API_KEY",
+    "YANDEX_IAM_TOKEN",
+    "YANDEX_FOLDER_ID",
+    "GIGACHAT_CREDENTIALS",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+)
+SECRET_SETTINGS = frozenset(
+    {"YANDEX_API_KEY", "YANDEX_IAM_TOKEN", "GIGACHAT_CREDENTIALS", "OPENAI_API_KEY"}
+)
+
+_overrides: Callable[[], Mapping[str, str]] = dict
+
+
+def set_overrides_source(source: Callable[[], Mapping[str, str]]) -> None:
+    """Where values of :data:`MANAGED_SETTINGS` set in the admin come from (called once, by the
+    app that stores them, when it is ready). This module imports no model itself."""
+    global _overrides
+    _overrides = source
+
+
+def setting(name: str) -> Any:
+    """A provider setting: the admin's value for a managed one when set, else the
+    environment's (``settings``)."""
+    if name in MANAGED_SETTINGS:
+        value = _overrides().get(name)
+        if value:
+            return value
+    return getattr(settings, name)
 
 
 @dataclass(frozen=True)
@@ -54,9 +88,9 @@ def _http() -> HttpConfig:
 def _yandex_options() -> dict[str, Any]:
     return {
         "base_url": settings.YANDEX_BASE_URL,
-        "folder_id": settings.YANDEX_FOLDER_ID,
-        "api_key": settings.YANDEX_API_KEY,
-        "iam_token": settings.YANDEX_IAM_TOKEN,
+        "folder_id": setting("YANDEX_FOLDER_ID"),
+        "api_key": setting("YANDEX_API_KEY"),
+        "iam_token": setting("YANDEX_IAM_TOKEN"),
         "model": settings.YANDEX_MODEL,
         "branch": settings.YANDEX_MODEL_BRANCH,
         "temperature": settings.YANDEX_TEMPERATURE,
@@ -70,7 +104,7 @@ def _gigachat_options() -> dict[str, Any]:
     return {
         "base_url": settings.GIGACHAT_BASE_URL,
         "auth_url": settings.GIGACHAT_AUTH_URL,
-        "credentials": settings.GIGACHAT_CREDENTIALS,
+        "credentials": setting("GIGACHAT_CREDENTIALS"),
         "scope": settings.GIGACHAT_SCOPE,
         "model": settings.GIGACHAT_MODEL,
         "temperature": settings.GIGACHAT_TEMPERATURE,
@@ -83,8 +117,8 @@ def _gigachat_options() -> dict[str, Any]:
 
 def _openai_options() -> dict[str, Any]:
     return {
-        "base_url": settings.OPENAI_BASE_URL,
-        "api_key": settings.OPENAI_API_KEY,
+        "base_url": setting("OPENAI_BASE_URL"),
+        "api_key": setting("OPENAI_API_KEY"),
         "model": settings.OPENAI_MODEL,
         "temperature": settings.OPENAI_TEMPERATURE,
         "max_tokens": settings.OPENAI_MAX_TOKENS,
@@ -109,7 +143,8 @@ PROVIDERS: dict[str, _Entry] = {
             "YANDEX_FOLDER_ID; optionally YANDEX_MODEL (yandexgpt-lite or yandexgpt)."
         ),
         configured=lambda: bool(
-            (settings.YANDEX_API_KEY or settings.YANDEX_IAM_TOKEN) and settings.YANDEX_FOLDER_ID
+            (setting("YANDEX_API_KEY") or setting("YANDEX_IAM_TOKEN"))
+            and setting("YANDEX_FOLDER_ID")
         ),
         options=_yandex_options,
         default_model=lambda: str(settings.YANDEX_MODEL),
@@ -122,7 +157,7 @@ PROVIDERS: dict[str, _Entry] = {
             "and GIGACHAT_SCOPE (GIGACHAT_API_PERS, GIGACHAT_API_B2B or GIGACHAT_API_CORP); "
             "GIGACHAT_CA_BUNDLE to the Russian Trusted Root CA file."
         ),
-        configured=lambda: bool(settings.GIGACHAT_CREDENTIALS),
+        configured=lambda: bool(setting("GIGACHAT_CREDENTIALS")),
         options=_gigachat_options,
         default_model=lambda: str(settings.GIGACHAT_MODEL),
     ),
@@ -133,7 +168,7 @@ PROVIDERS: dict[str, _Entry] = {
             "Set OPENAI_BASE_URL to the server's /v1 URL (Ollama: http://127.0.0.1:11434/v1), "
             "OPENAI_MODEL, and OPENAI_API_KEY if the server needs one."
         ),
-        configured=lambda: bool(settings.OPENAI_BASE_URL),
+        configured=lambda: bool(setting("OPENAI_BASE_URL")),
         options=_openai_options,
         default_model=lambda: str(settings.OPENAI_MODEL),
     ),

@@ -392,6 +392,8 @@ GIGACHAT_EMBEDDINGS_MODEL = env_str("GIGACHAT_EMBEDDINGS_MODEL", "Embeddings")
 
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", ("https", "http"))
 OPENAI_API_KEY = env_secret("OPENAI_API_KEY")
+# Provider keys and endpoints may also be set in the admin, stored encrypted with this key.
+PROVIDER_SECRETS_KEY = env_secret("PROVIDER_SECRETS_KEY")
 OPENAI_MODEL = env_str("OPENAI_MODEL")
 OPENAI_TEMPERATURE = env_float("OPENAI_TEMPERATURE", 0.3, minimum=0.0)
 OPENAI_MAX_TOKENS = env_int("OPENAI_MAX_TOKENS", 2000, minimum=1)
