@@ -239,9 +239,18 @@
     return t("usage", { model: model, tokens: tokens, seconds: (ms / 1000).toFixed(1) });
   }
   function loadMessages() {
-    return R.api("GET", "/api/v1/conversations/" + state.conversation.id + "/messages?limit=500").then(function (page) {
+    // Page by page, oldest first, until all are in: a long conversation keeps its newest.
+    var url = "/api/v1/conversations/" + state.conversation.id + "/messages?limit=500&offset=";
+    var items = [];
+    function more() {
+      return R.api("GET", url + items.length).then(function (page) {
+        items = items.concat(page.items);
+        if (page.items.length && items.length < page.count) { return more(); }
+      });
+    }
+    return more().then(function () {
       list.textContent = "";
-      page.items.forEach(showMessage);
+      items.forEach(showMessage);
       scrollDown();
     });
   }
