@@ -286,23 +286,15 @@ def search(
         scored = _segment_scores(v.segment, query_tokens, weights, avgdl)
         if scored is None:
             continue
-        scores, touched = scored
-        hits: NDArray[Any]
-        if touched is None:  # many postings: scan every chunk
-            mask = scores > 0
-            if v.live_count < v.segment.size:
-                mask &= v.live
-            if allowed is not None:
-                mask &= np.isin(v.segment.ids, allowed)
-            hits = np.flatnonzero(mask)
-        else:  # few postings: look at the chunks they name only
-            hits = touched[scores[touched] > 0]
-            if v.live_count < v.segment.size:
-                hits = hits[v.live[hits]]
-            if allowed is not None:
-                hits = hits[np.isin(v.segment.ids[hits], allowed)]
-        found_ids.append(v.segment.ids[hits])
-        found_scores.append(scores[hits])
+        positions, scores = scored
+        keep = scores > 0
+        if v.live_count < v.segment.size:
+            keep &= v.live[positions]
+        ids = v.segment.ids[positions]
+        if allowed is not None:
+            keep &= np.isin(ids, allowed)
+        found_ids.append(ids[keep])
+        found_scores.append(scores[keep])
     if not found_ids:
         return Ranking()
     return top_by_score(np.concatenate(found_ids), np.concatenate(found_scores), top_k)
@@ -310,32 +302,43 @@ def search(
 
 def _segment_scores(
     segment: KeywordSegment, query_tokens: Sequence[str], weights: dict[str, float], avgdl: float
-) -> tuple[FloatArray, NDArray[np.int32] | None] | None:
-    """Scores of every chunk of ``segment`` (0 where no query word occurs), and the chunks
-    the query's postings name (sorted, unique), or None when they are many (an eighth of the
-    segment or more: then a scan of all scores is cheaper than sorting them); None when no
-    query word is in the segment."""
-    locals_ = [segment.vocab.get(t) for t in query_tokens]
-    if all(local is None for local in locals_):
+) -> tuple[NDArray[Any], FloatArray] | None:
+    """The chunks of ``segment`` (local positions) in which a query word occurs, and their
+    scores; None when no query word is in the segment.
+
+    All the query words' postings are scored in one pass of array operations. Each chunk's
+    score is summed in float32 in the order of the query's words, as a loop over the words
+    would: ``np.add.at`` adds in array order."""
+    starts: list[int] = []
+    ends: list[int] = []
+    token_weights: list[float] = []
+    for token in query_tokens:
+        local = segment.vocab.get(token)
+        if local is not None:
+            starts.append(int(segment.indptr[local]))
+            ends.append(int(segment.indptr[local + 1]))
+            token_weights.append(weights[token])
+    if not starts:
         return None
-    scores = np.zeros(segment.size, dtype=np.float32)
-    postings: list[NDArray[np.int32]] = []
-    for token, local in zip(query_tokens, locals_, strict=True):
-        if local is None:
-            continue
-        start, end = segment.indptr[local], segment.indptr[local + 1]
-        docs = segment.docs[start:end]
-        tf = segment.tfs[start:end]
-        norm = np.float32(K1) * (
-            np.float32(1.0 - B) + np.float32(B / avgdl) * segment.doc_len[docs]
-        )
-        scores[docs] += np.float32(weights[token]) * tf / (tf + norm)
-        postings.append(docs)
-    total = sum(len(p) for p in postings)
-    if total * 8 >= segment.size:
-        return scores, None
-    touched = postings[0] if len(postings) == 1 else np.unique(np.concatenate(postings))
-    return scores, touched
+    lengths = np.subtract(ends, starts)
+    total = int(lengths.sum())
+    # Positions of every posting of every word: start of its word + offset within the word.
+    offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    index = np.repeat(np.asarray(starts, dtype=np.int64), lengths) + offsets
+    docs = segment.docs[index]
+    tf = segment.tfs[index]
+    weight = np.repeat(np.asarray(token_weights, dtype=np.float32), lengths)
+    norm = np.float32(K1) * (np.float32(1.0 - B) + np.float32(B / avgdl) * segment.doc_len[docs])
+    contributions = weight * tf / (tf + norm)
+    if total * 8 >= segment.size:  # many postings: an array over the whole segment
+        scores = np.zeros(segment.size, dtype=np.float32)
+        np.add.at(scores, docs, contributions)
+        (positions,) = np.nonzero(scores)
+        return positions, scores[positions]
+    unique = np.unique_inverse(docs)
+    summed = np.zeros(len(unique.values), dtype=np.float32)
+    np.add.at(summed, unique.inverse_indices, contributions)
+    return unique.values, summed
 
 
 class Ranking(list[tuple[int, float]]):
