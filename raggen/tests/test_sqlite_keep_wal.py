@@ -3,6 +3,8 @@ on every close), and the receiver leaves other databases alone."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 from django.db.backends.signals import connection_created
 from django.db.utils import ConnectionHandler
 
+from conftest import subprocess_env
 from raggen import sqlite
 
 WAL = {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
@@ -57,10 +60,11 @@ def test_with_the_keeper_the_log_stays_and_holds_the_writes(tmp_path):
     assert str(path.resolve()) in sqlite._keepers
     keeper = sqlite._keepers[str(path.resolve())]
     assert keeper.execute("SELECT count(*) FROM t").fetchone() == (2,)
-    with pytest.raises(Exception, match="readonly"):
-        keeper.execute("INSERT INTO t VALUES (3)")  # it only reads
+    assert not keeper.in_transaction  # idle: it holds no lock
     keeper.close()
     del sqlite._keepers[str(path.resolve())]
+    # The keeper was the last connection: closing it checkpointed and removed the log.
+    assert not (tmp_path / "kept.sqlite3-wal").exists()
 
 
 def test_in_memory_databases_get_no_keeper():
@@ -73,3 +77,27 @@ def test_in_memory_databases_get_no_keeper():
     handler["default"].close()
 
     assert sqlite._keepers == before
+
+
+_PROCESS = """
+import os, django
+django.setup()
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE t (x INTEGER)")
+    cursor.execute("INSERT INTO t VALUES (1)")
+connection.close()
+from raggen import sqlite
+assert sqlite._keepers, "no keeper"
+assert os.path.exists(os.environ["DB"] + "-wal")
+os.remove(os.environ["DB"])  # as a test run removes its database
+"""
+
+
+def test_a_process_leaves_no_log_behind_when_it_exits(tmp_path):
+    db = tmp_path / "gone.sqlite3"
+    env = subprocess_env(DATABASE_URL=f"sqlite:///{db}", DB=str(db))
+
+    subprocess.run([sys.executable, "-c", _PROCESS], env=env, check=True, timeout=120)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
