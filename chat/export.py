@@ -121,9 +121,9 @@ PDF_FONT_FAMILY = "PT Sans"
 _FONT = "ptsans"
 _GREY = (100, 100, 100)
 _BLACK = (0, 0, 0)
-# Characters a PDF line cannot show: controls (tabs become spaces, newlines stay).
 # fontTools logs every step of subsetting the font at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
+# Characters a PDF line cannot show: controls (tabs become spaces, newlines stay).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
