@@ -113,10 +113,16 @@ def similar_documents(
 ) -> list[SimilarDocument]:
     """The ``top_k`` current, indexed documents of ``knowledge_base`` (default: the document's
     own) whose document vectors are closest (cosine) to ``document``'s, best first, ties by id;
-    ``document`` itself is left out. Documents without a vector of the same dimension are
-    skipped."""
+    ``document`` itself is left out, and so are documents without chunk vectors or whose
+    vector has another dimension."""
     target = document_vector_get(document=document).vector
     kb_id = knowledge_base.pk if knowledge_base is not None else document.knowledge_base_id
+    # Documents without a vector yet (added through the vector API, indexed before document
+    # vectors existed, or re-embedded with another model) get one now, once.
+    for missing in Document.objects.filter(
+        knowledge_base_id=kb_id, status=DocumentStatus.INDEXED, is_current=True, vector__isnull=True
+    ).only("pk", "knowledge_base_id"):
+        document_vector_compute(document=missing)
     rows = (
         Document.objects.filter(
             knowledge_base_id=kb_id,

@@ -494,6 +494,8 @@ def rebuild_index(knowledge_base: KnowledgeBase, *, exclude: Sequence[int] = ())
         KnowledgeBase.objects.filter(pk=knowledge_base.pk).update(
             embedding_model=encoder.name, embedding_dimension=encoder.dimension
         )
+        # Document vectors were the old model's: recomputed on demand (embeddings.document_vectors).
+        Document.objects.filter(knowledge_base=knowledge_base).update(vector=None)
         knowledge_base.embedding_model = encoder.name
         knowledge_base.embedding_dimension = encoder.dimension
     logger.info(
