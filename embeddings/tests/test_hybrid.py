@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from embeddings import hybrid
 from embeddings.hybrid import Weights
+from embeddings.keyword import Ranking
 
 DENSE = [(1, 0.9), (2, 0.5), (3, 0.1)]
 KEYWORD = [(3, 12.0), (4, 6.0), (2, 0.0)]
@@ -71,3 +73,12 @@ def test_dense_weight_drops_when_the_encoder_does_not_know_the_query_language():
     assert ru.dense == 0 and "ru" in ru.reason
     assert kb_ru.dense == 0
     assert (en.dense, multi.dense) == (1, 1)
+
+
+def test_fusion_reads_a_rankings_arrays_and_the_list_once_it_was_changed():
+    ranking = Ranking.of(np.asarray([5, 6], dtype=np.int64), np.asarray([0.9, 0.1]))
+    assert ranking == [(5, 0.9), (6, 0.1)]
+    assert [h.chunk_id for h in hybrid.fuse(ranking, [], Weights(1, 1))] == [5, 6]
+    ranking.append((7, 1.0))  # the arrays are stale now: the list itself is used
+    hits = hybrid.fuse(ranking, [], Weights(1, 1))
+    assert [(h.chunk_id, h.dense_rank) for h in hits] == [(7, 3), (5, 1), (6, 2)]
