@@ -44,7 +44,11 @@ def chat(request: HttpRequest, conversation_id: int | None = None) -> HttpRespon
             conversation = chat_selectors.conversation_get_for_user(conversation_id, request.user)
         except NotFound as exc:
             raise Http404(exc.message) from exc
-    conversations = chat_selectors.conversation_list_for_user(request.user)[:_SIDEBAR_SIZE]
+    conversations = list(
+        chat_selectors.conversation_list_for_user(request.user)[: _SIDEBAR_SIZE + 1]
+    )
+    more_conversations = len(conversations) > _SIDEBAR_SIZE
+    conversations = conversations[:_SIDEBAR_SIZE]
     knowledge_bases = doc_selectors.knowledge_base_list_for_user(request.user)
     default = default_provider_name()
     providers = [{**s.__dict__, "default": s.name == default} for s in provider_statuses()]
@@ -57,6 +61,7 @@ def chat(request: HttpRequest, conversation_id: int | None = None) -> HttpRespon
         request,
         "web/chat.html",
         {
+            "more_conversations": more_conversations,
             "conversation": conversation,
             "conversations": conversations,
             "knowledge_bases": knowledge_bases,

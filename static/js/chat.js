@@ -103,9 +103,26 @@
       el("button", { type: "button", class: "icon-button small", "data-action": "delete", "aria-label": t("delete") + ": " + title, title: t("delete"), text: "×" }),
     ]);
   }
-  function refreshSidebar() {
+  var SIDEBAR_PAGE = 100;
+  function sidebarPage(offset) {
     var q = $("conversation-search").value.trim();
-    return R.api("GET", "/api/v1/conversations?limit=100&q=" + encodeURIComponent(q)).then(function (page) {
+    return R.api("GET", "/api/v1/conversations?limit=" + SIDEBAR_PAGE + "&offset=" + offset + "&q=" + encodeURIComponent(q))
+      .then(function (page) {
+        $("conversations-more").hidden = offset + page.items.length >= page.count;
+        return page;
+      });
+  }
+  function showOlderConversations() {
+    var ul = $("conversation-list");
+    var loaded = ul.querySelectorAll("li[data-id]").length;
+    return sidebarPage(loaded).then(function (page) {
+      page.items.forEach(function (c) {
+        if (!ul.querySelector('li[data-id="' + c.id + '"]')) { ul.appendChild(conversationItem(c)); }
+      });
+    });
+  }
+  function refreshSidebar() {
+    return sidebarPage(0).then(function (page) {
       var ul = $("conversation-list");
       ul.textContent = "";
       page.items.forEach(function (c) {
@@ -489,6 +506,7 @@
   });
   list.addEventListener("click", onMessageAction);
   $("conversation-list").addEventListener("click", onSidebarClick);
+  $("conversations-more").addEventListener("click", function () { showOlderConversations().catch(function () {}); });
   var searchTimer = null;
   $("conversation-search").addEventListener("input", function () {
     clearTimeout(searchTimer);

@@ -268,3 +268,28 @@ def test_the_owner_shares_a_knowledge_base_and_each_role_sees_what_it_may_do(
     assert not kb.shares.exists()
     response = guest.goto(f"{server.url}/kb/{kb.pk}/")
     assert response is not None and response.status == 404
+
+
+def test_the_sidebar_pages_through_older_conversations(browser, live_server_url, client, alice):
+    Conversation.objects.bulk_create(
+        Conversation(owner=alice, title=f"Topic {i:03d}") for i in range(130)
+    )
+    server = live_server_url
+    page = logged_in_context(browser, server, client, alice).new_page()
+    page.goto(server.url + "/")
+    items = page.locator("#conversation-list li[data-id]")
+    expect(items).to_have_count(100)
+    more = page.locator("#conversations-more")
+    expect(more).to_be_visible()
+
+    more.click()
+
+    expect(items).to_have_count(130)
+    expect(more).to_be_hidden()
+    ids = page.eval_on_selector_all(
+        "#conversation-list li[data-id]", "els => els.map(e => e.dataset.id)"
+    )
+    assert len(set(ids)) == 130  # no conversation twice
+    page.fill("#conversation-search", "Topic 00")
+    expect(items).to_have_count(10)
+    expect(more).to_be_hidden()
