@@ -3,14 +3,14 @@
 With ``CONN_MAX_AGE=0`` every database round trip from async code (``database_sync_to_async``)
 opens a connection and closes it after. When the connection that closes is the only one open on
 the file, SQLite checkpoints the write-ahead log into the database and deletes it, and the next
-writer creates it again: a round trip with one write measured 2.5-15.7 ms here (the fsync of
-the checkpoint, so it depends on the disk), and 1.0 ms with the log kept. One idle connection
-per file, held by the process, keeps the log in place; SQLite still checkpoints it as it grows
-(every 1000 pages by default, on commit). It never writes, holds no lock while idle and takes no part in transactions; it is
-opened read-write (not creating the file) only so that, closing last, it can checkpoint and
-remove the log (a read-only connection leaves it). The keepers close at exit, so that no log is
-left beside a database file that is gone (a test database), where a new file of the same name
-would read it.
+writer creates it again: a round trip with one write measured 2.5-15.7 ms here (the fsync of the
+checkpoint, so it depends on the disk), and 1.0 ms with the log kept. One idle connection per
+file, held by the process, keeps the log in place; SQLite still checkpoints it as it grows
+(every 1000 pages by default, on commit). It never writes, holds no lock while idle and takes no
+part in transactions; it is opened read-write (not creating the file) only so that, closing
+last, it can checkpoint and remove the log (a read-only connection leaves it). The keepers close
+at exit, so that no log is left beside a database file that is gone (a test database), where a
+new file of the same name would read it.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def _chunk_vectors(document: Document) -> tuple[np.ndarray, list[int]]:
         .order_by("ordinal")
         .values_list("vector", "token_count")
     )
-    vectors = np.stack([np.frombuffer(bytes(v), dtype=np.float32) for v, _ in rows])
+    vectors = np.stack([np.frombuffer(bytes(v or b""), dtype=np.float32) for v, _ in rows])
     return vectors, [t for _, t in rows]
 
 
