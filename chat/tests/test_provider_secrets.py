@@ -158,3 +158,8 @@ def test_non_staff_cannot_open_the_provider_settings(alice_client):
     response = alice_client.get(reverse("admin:chat_providersecret_changelist"))
     assert response.status_code == 302
     assert "/login/" in response["Location"]
+
+
+def test_the_providers_page_points_to_the_provider_settings(staff_client):
+    page = staff_client.get(reverse("admin_providers")).content.decode()
+    assert reverse("admin:chat_providersecret_changelist") in page
