@@ -62,6 +62,27 @@ def alice_client(client: Any, alice: Any) -> Any:
     return client
 
 
+@pytest.fixture
+def staff_client(client: Any, django_user_model: Any, password: str) -> Any:
+    """A client signed in as a superuser (staff), for the admin."""
+    client.force_login(
+        django_user_model.objects.create_superuser("root", "root@example.com", password)
+    )
+    return client
+
+
+@pytest.fixture
+def fake_encoder() -> Iterator[Any]:
+    """The deterministic 384-d hashing encoder instead of the real model (fast, no model
+    load); modules and apps opt in with ``usefixtures``/an autouse fixture of theirs."""
+    from embeddings import services
+    from embeddings.encoder import FakeEncoder
+
+    encoder = FakeEncoder()
+    with services.use_encoder(encoder):
+        yield encoder
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

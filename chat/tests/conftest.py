@@ -9,16 +9,14 @@ from typing import Any
 import pytest
 
 from chat.tests.factories import make_indexed_kb
-from embeddings import services as embeddings
 from embeddings.encoder import FakeEncoder
 from providers.fakes import OpenAIFake
 
 
 @pytest.fixture(autouse=True)
-def fake_encoder() -> Iterator[FakeEncoder]:
-    encoder = FakeEncoder()
-    with embeddings.use_encoder(encoder):
-        yield encoder
+def _fake_encoder_everywhere(fake_encoder: FakeEncoder) -> FakeEncoder:
+    """Every test here encodes with the 384-d hashing encoder (root conftest's fixture)."""
+    return fake_encoder
 
 
 @pytest.fixture

@@ -32,12 +32,6 @@ def secrets_key(settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def staff_client(client: Any, django_user_model: Any, password: str) -> Any:
-    client.force_login(django_user_model.objects.create_superuser("root", "r@x.org", password))
-    return client
-
-
-@pytest.fixture
 def gigachat(settings: Any) -> Iterator[GigaChatFake]:
     with GigaChatFake() as fake:
         settings.GIGACHAT_AUTH_URL = fake.auth_url

@@ -43,17 +43,6 @@ def record_of(events: list[Any]) -> UsageRecord:
     return UsageRecord.objects.select_related("user").get(message_id=message_id_of(events))
 
 
-@pytest.fixture
-def staff(django_user_model: Any, password: str) -> Any:
-    return django_user_model.objects.create_superuser("root", "root@example.com", password)
-
-
-@pytest.fixture
-def staff_client(client: Any, staff: Any) -> Any:
-    client.force_login(staff)
-    return client
-
-
 # --- recording -----------------------------------------------------------------------------
 
 

@@ -15,31 +15,15 @@ from documents import services
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from documents.tests.helpers import upload_bytes
 from embeddings import services as search_services
-from embeddings.encoder import FakeEncoder
 from providers.fakes import OpenAIFake
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_encoder")]
 
 HANDBOOK = (
     b"Invoices are paid within 30 days of receipt by bank transfer.\n\n"
     b"The office is open from 9 to 18 on working days.\n\n"
     b"Vacation requests are approved by the team lead two weeks in advance.\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def fake_encoder() -> Iterator[FakeEncoder]:
-    encoder = FakeEncoder()
-    with search_services.use_encoder(encoder):
-        yield encoder
-
-
-@pytest.fixture
-def staff_client(client: Any, django_user_model: Any, password: str) -> Any:
-    client.force_login(
-        django_user_model.objects.create_superuser("root", "r@example.com", password)
-    )
-    return client
 
 
 @pytest.fixture

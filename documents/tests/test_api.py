@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,16 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from documents.models import Document, DocumentStatus, KnowledgeBase
 from documents.tests.helpers import DOCS
-from embeddings import services as search_services
-from embeddings.encoder import FakeEncoder
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fake_encoder() -> Iterator[FakeEncoder]:
-    with search_services.use_encoder(FakeEncoder()) as encoder:
-        yield encoder  # type: ignore[misc]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_encoder")]
 
 
 @pytest.fixture

@@ -1,23 +1,14 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from documents.models import Document, KnowledgeBase
 from documents.tests.helpers import DOCS
-from embeddings import services as search_services
-from embeddings.encoder import FakeEncoder
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fake_encoder() -> Iterator[FakeEncoder]:
-    with search_services.use_encoder(FakeEncoder()) as encoder:
-        yield encoder  # type: ignore[misc]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_encoder")]
 
 
 def test_ingest_a_folder_prints_one_line_per_file_and_fails_on_bad_files(alice):

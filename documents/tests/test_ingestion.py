@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,17 +13,9 @@ from documents import ingestion, services
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from documents.tests.helpers import DOCS, upload_bytes, upload_path
 from embeddings import services as search_services
-from embeddings.encoder import FakeEncoder
 from raggen.errors import InvalidInput, PayloadTooLarge
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fake_encoder() -> Iterator[FakeEncoder]:
-    encoder = FakeEncoder()
-    with search_services.use_encoder(encoder):
-        yield encoder
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_encoder")]
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ sensible, searchable chunks, or failed (or refused at upload) with the specific 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,18 +14,11 @@ from documents import services
 from documents.models import Chunk, DocumentStatus
 from documents.tests.test_real_files import EXPECTED, REASONS, Failed
 from embeddings import services as search_services
-from embeddings.encoder import FakeEncoder
 from raggen.errors import InvalidInput
 
 from .conftest import TESTDATA_DOCS
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fake_encoder() -> Iterator[FakeEncoder]:
-    with search_services.use_encoder(FakeEncoder()) as encoder:
-        yield encoder  # type: ignore[misc]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_encoder")]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

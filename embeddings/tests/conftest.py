@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from embeddings import services
 from embeddings.encoder import FakeEncoder
 from embeddings.tests.factories import make_kb
 
 
 @pytest.fixture(autouse=True)
-def fake_encoder() -> Iterator[FakeEncoder]:
-    """Every test encodes with the 384-d hashing encoder unless it loads the real model."""
-    encoder = FakeEncoder()
-    with services.use_encoder(encoder):
-        yield encoder
+def _fake_encoder_everywhere(fake_encoder: FakeEncoder) -> FakeEncoder:
+    """Every test here encodes with the 384-d hashing encoder (root conftest's fixture)."""
+    return fake_encoder
 
 
 @pytest.fixture

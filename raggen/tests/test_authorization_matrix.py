@@ -11,7 +11,7 @@ row here fails :func:`test_every_api_operation_is_in_the_matrix`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,13 +27,11 @@ from chat.tests.factories import make_indexed_kb
 from documents import services as document_services
 from documents.models import Chunk, Document, KnowledgeBase, ShareRole
 from documents.tests.helpers import upload_bytes
-from embeddings import services as embeddings
-from embeddings.encoder import FakeEncoder
 
 ROLES = ("anonymous", "other", "viewer", "editor", "owner", "staff")
 
 # Transactional: uploads run their ingestion at once, in the test's thread, after commit.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_encoder")]
 
 
 # --- expected answers by kind of operation -------------------------------------------------------
@@ -94,13 +92,6 @@ class World:
         if role != "anonymous":
             client.force_login(self.users[role])
         return client
-
-
-@pytest.fixture(autouse=True)
-def fake_encoder() -> Iterator[FakeEncoder]:
-    encoder = FakeEncoder()
-    with embeddings.use_encoder(encoder):
-        yield encoder
 
 
 @pytest.fixture
