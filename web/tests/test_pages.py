@@ -178,3 +178,19 @@ def test_knowledge_base_page_queries_do_not_grow_with_documents(
         make_document(kb, f"doc{i}")
     with django_assert_max_num_queries(10):
         assert alice_client.get(f"/kb/{kb.pk}/").status_code == 200
+
+
+def test_the_chat_page_offers_knowledge_bases_shared_with_the_user_naming_their_owner(
+    alice, bob, client
+):
+    from documents import services
+
+    shared = make_kb(alice, "Alice's policies")
+    make_kb(bob, "Bob's notes")
+    services.knowledge_base_share(knowledge_base=shared, actor=alice, user="bob", role="viewer")
+    client.force_login(bob)
+
+    html = client.get("/").content.decode()
+
+    labels = re.findall(r'name="kb" value="\d+"> ([^<]+) <span class="muted">\(([^)]*)\)', html)
+    assert labels == [("Alice&#x27;s policies", "0 · alice"), ("Bob&#x27;s notes", "0")]
