@@ -36,7 +36,9 @@ OWNER = "owner"
 
 
 def _readable_filter(user: User) -> Q:
-    return Q(owner_id=user.pk) | Q(shares__user_id=user.pk)
+    """Own, or shared with ``user`` (a subquery, not a join: no duplicate rows)."""
+    shared = KnowledgeBaseShare.objects.filter(user_id=user.pk).values("knowledge_base")
+    return Q(owner_id=user.pk) | Q(pk__in=shared)
 
 
 def knowledge_base_list_for_user(user: User) -> QuerySet[KnowledgeBase]:
@@ -56,10 +58,7 @@ def knowledge_base_list_for_user(user: User) -> QuerySet[KnowledgeBase]:
     shared_role = KnowledgeBaseShare.objects.filter(
         knowledge_base=OuterRef("pk"), user_id=user.pk
     ).values("role")[:1]
-    readable = KnowledgeBase.objects.filter(
-        Q(owner_id=user.pk)
-        | Q(pk__in=KnowledgeBaseShare.objects.filter(user_id=user.pk).values("knowledge_base"))
-    )
+    readable = KnowledgeBase.objects.filter(_readable_filter(user))
     return readable.select_related("owner").annotate(
         document_count=Coalesce(Subquery(documents), 0),
         user_role=Case(
