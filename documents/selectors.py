@@ -37,8 +37,9 @@ OWNER = "owner"
 
 def _readable_filter(user: User) -> Q:
     """Own, or shared with ``user`` (a subquery, not a join: no duplicate rows)."""
-    shared = KnowledgeBaseShare.objects.filter(user_id=user.pk).values("knowledge_base")
-    return Q(owner_id=user.pk) | Q(pk__in=shared)
+    user_id: int = user.pk
+    shared = KnowledgeBaseShare.objects.filter(user_id=user_id).values("knowledge_base")
+    return Q(owner_id=user_id) | Q(pk__in=shared)
 
 
 def knowledge_base_list_for_user(user: User) -> QuerySet[KnowledgeBase]:
