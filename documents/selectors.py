@@ -37,7 +37,7 @@ OWNER = "owner"
 
 def _readable_filter(user: User) -> Q:
     """Own, or shared with ``user`` (a subquery, not a join: no duplicate rows)."""
-    user_id: int = user.pk
+    user_id = int(user.pk or 0)  # callers pass signed-in users only
     shared = KnowledgeBaseShare.objects.filter(user_id=user_id).values("knowledge_base")
     return Q(owner_id=user_id) | Q(pk__in=shared)
 
