@@ -38,7 +38,7 @@ from documents.selectors import knowledge_base_ids_readable
 from providers.base import ChatMessage
 from providers.errors import ProviderError
 from providers.registry import default_provider_name
-from raggen.errors import ApplicationError, Conflict, InvalidInput
+from raggen.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from raggen.observability import record_answer
 
 if TYPE_CHECKING:
@@ -56,21 +56,35 @@ INTERRUPTED_REASON = gettext_noop("The server stopped while writing this answer.
 
 @dataclass(frozen=True)
 class _Turn:
+    """A question checked and its answer's request built, nothing written yet (a regenerated
+    answer's question is already saved: ``question_id``)."""
+
     conversation_id: int
+    request: AnswerRequest
+    question_id: int | None = None
+    title: str = ""  # the conversation's title to set, when it has none
+
+
+@dataclass(frozen=True)
+class _Saved:
     user_message_id: int
     message_id: int
-    request: AnswerRequest
 
 
-def _history(conversation: Conversation, before_id: int) -> tuple[ChatMessage, ...]:
-    rows = (
-        Message.objects.filter(conversation=conversation, pk__lt=before_id)
-        .exclude(role=Role.ASSISTANT, status__in=(MessageStatus.FAILED, MessageStatus.STREAMING))
+def _history(conversation: Conversation, before_id: int | None) -> tuple[ChatMessage, ...]:
+    """The conversation's messages before ``before_id`` (None: all) as the model's history."""
+    rows = Message.objects.filter(conversation=conversation)
+    if before_id is not None:
+        rows = rows.filter(pk__lt=before_id)
+    pairs = (
+        rows.exclude(
+            role=Role.ASSISTANT, status__in=(MessageStatus.FAILED, MessageStatus.STREAMING)
+        )
         .exclude(content="")
         .order_by("created_at", "id")
         .values_list("role", "content")
     )
-    return tuple(ChatMessage("user" if r == Role.USER else "assistant", c) for r, c in rows)
+    return tuple(ChatMessage("user" if r == Role.USER else "assistant", c) for r, c in pairs)
 
 
 def _fail_stale_answers(conversation: Conversation) -> None:
@@ -108,6 +122,10 @@ def _turn_prepare(
     model: str | None,
     params: Mapping[str, Any] | None,
 ) -> _Turn:
+    """Check the question and build its answer's request. Writes only what the checks
+    themselves change (stale answers failed, a regenerated answer deleted, new settings): the
+    question and answer rows are :func:`_turn_record`'s, which runs while the provider is asked.
+    Raises ``NotFound``, ``Conflict``, ``InvalidInput`` and the quota's error."""
     conversation = selectors.conversation_get_for_user(conversation_id, user)
     quota_check(user=user)  # before anything is written: a refused question leaves no trace
     _fail_stale_answers(conversation)
@@ -115,32 +133,20 @@ def _turn_prepare(
         conversation_update(conversation, user=user, provider=provider, model=model, params=params)
     if regenerate:
         question = _question_for_regenerate(conversation)
+        question_id: int | None = question.pk
+        content = question.content
     else:
         if not content.strip():
             raise InvalidInput(_("The message is empty."))
-        question = Message.objects.create(
-            conversation=conversation, role=Role.USER, content=content
-        )
-    if not conversation.title:
-        conversation.title = title_from_question(question.content)
-    conversation.save(update_fields=["title", "updated_at"])
+        question_id = None
     generation = GenerationParams.from_mapping(conversation.params)
-    provider_name = conversation.provider or default_provider_name()
-    answer = Message.objects.create(
-        conversation=conversation,
-        role=Role.ASSISTANT,
-        status=MessageStatus.STREAMING,
-        provider=provider_name,
-        model=conversation.model,
-        params=generation.as_dict(),
-    )
     documents = [d.pk for d in conversation.documents.all()]
     request = AnswerRequest(
-        question=question.content,
-        provider=provider_name,
+        question=content,
+        provider=conversation.provider or default_provider_name(),
         model=conversation.model,
         params=generation,
-        history=_history(conversation, question.pk),
+        history=_history(conversation, question_id),
         # Only those the owner may still read: sharing can be withdrawn after attaching.
         knowledge_base_ids=tuple(
             knowledge_base_ids_readable(user, [kb.pk for kb in conversation.knowledge_bases.all()])
@@ -148,7 +154,8 @@ def _turn_prepare(
         document_ids=tuple(documents) if documents else None,
         instructions=conversation.system_prompt,
     )
-    return _Turn(conversation.pk, question.pk, answer.pk, request)
+    title = "" if conversation.title else title_from_question(content)
+    return _Turn(conversation.pk, request, question_id, title)
 
 
 def _turn_prepare_and_retrieve(**options: Any) -> _Turn:
@@ -159,8 +166,37 @@ def _turn_prepare_and_retrieve(**options: Any) -> _Turn:
     try:
         return replace(turn, request=with_passages(turn.request))
     except Exception:
-        logger.warning("retrieval for answer %s failed", turn.message_id, exc_info=True)
+        logger.warning("retrieval in conversation %s failed", turn.conversation_id, exc_info=True)
         return turn
+
+
+@transaction.atomic
+def _turn_record(turn: _Turn) -> _Saved:
+    """Save the question (unless regenerated) and the answer's row, ``streaming``, in one
+    transaction. Raises ``NotFound`` when the conversation was deleted meanwhile."""
+    now = timezone.now()
+    conversations = Conversation.objects.filter(pk=turn.conversation_id)
+    if turn.title:
+        conversations.filter(title="").update(title=turn.title)
+    if not conversations.update(updated_at=now):
+        raise NotFound(_("The conversation was deleted."))
+    request = turn.request
+    answer = Message(
+        conversation_id=turn.conversation_id,
+        role=Role.ASSISTANT,
+        status=MessageStatus.STREAMING,
+        provider=request.provider,
+        model=request.model,
+        params=request.params.as_dict(),
+    )
+    if turn.question_id is not None:
+        answer.save()
+        return _Saved(turn.question_id, answer.pk)
+    question = Message(
+        conversation_id=turn.conversation_id, role=Role.USER, content=request.question
+    )
+    Message.objects.bulk_create([question, answer])  # ids in this order: the question first
+    return _Saved(question.pk, answer.pk)
 
 
 def _save_partial(message_id: int, text: str) -> bool:
@@ -264,18 +300,64 @@ class _StoppedElsewhere(Exception):
     pass
 
 
-async def _stream_into(run: Run, turn: _Turn, outcome: _Outcome) -> None:
-    started = turn.request.started
+class _Release:
+    """The answer's events held back until its rows are saved: the rows are written on the
+    database thread while the provider is already being asked. The first event published is
+    ``start``, with their ids, as soon as they are saved."""
+
+    def __init__(self, run: Run, turn: _Turn) -> None:
+        self.run = run
+        self.turn = turn
+        self.saved: _Saved | None = None
+        self.held: list[ChatEvent] = []
+        self.saving = asyncio.ensure_future(database_sync_to_async(_turn_record)(turn))
+        self.saving.add_done_callback(self._on_saved)
+
+    def _on_saved(self, saving: asyncio.Future[_Saved]) -> None:
+        if self.saved is not None or saving.cancelled() or saving.exception() is not None:
+            return
+        self.saved = saved = saving.result()
+        self.run.publish(
+            {
+                "type": "start",
+                "conversation_id": self.turn.conversation_id,
+                "user_message_id": saved.user_message_id,
+                "message_id": saved.message_id,
+            }
+        )
+        for event in self.held:
+            self.run.publish(event)
+        self.held.clear()
+
+    def publish(self, event: ChatEvent) -> None:
+        if self.saved is None:
+            self.held.append(event)
+        else:
+            self.run.publish(event)
+
+    async def __call__(self) -> _Saved:
+        """The saved rows' ids, waiting for them. Raises what saving raised. A cancellation
+        does not cancel the saving."""
+        await asyncio.shield(self.saving)
+        self._on_saved(self.saving)
+        assert self.saved is not None
+        return self.saved
+
+
+async def _stream_into(release: _Release, outcome: _Outcome) -> None:
+    request = release.turn.request
+    started = request.started
     last_save = time.monotonic()
-    async with contextlib.aclosing(answer_stream(turn.request)) as events:
+    async with contextlib.aclosing(answer_stream(request)) as events:
         async for event in events:
             if event["type"] == "delta":
+                saved = await release()
                 if outcome.first_token_ms is None:
                     outcome.first_token_ms = int((time.monotonic() - started) * 1000)
                 outcome.text = event["text"] if event["replaces"] else outcome.text + event["text"]
                 if time.monotonic() - last_save >= SAVE_EVERY:
                     if not await database_sync_to_async(_save_partial)(
-                        turn.message_id, outcome.text
+                        saved.message_id, outcome.text
                     ):
                         raise _StoppedElsewhere
                     last_save = time.monotonic()
@@ -284,48 +366,55 @@ async def _stream_into(run: Run, turn: _Turn, outcome: _Outcome) -> None:
             elif event["type"] == "citations":
                 outcome.citations = event["citations"]
             elif event["type"] == "usage":
+                # The first token as published, which waited for the rows if they were slower.
+                event = {**event, "first_token_ms": outcome.first_token_ms}
                 outcome.usage = event
-            run.publish(event)
+            release.publish(event)
 
 
 async def _answer(run: Run, turn: _Turn) -> None:
-    """The detached task: stream, save, and always finish the message and the listeners."""
+    """The detached task: save the question and the answer's row while the provider is asked,
+    stream, save, and always finish the message and the listeners."""
     outcome = _Outcome()
-    run.publish(
-        {
-            "type": "start",
-            "conversation_id": turn.conversation_id,
-            "user_message_id": turn.user_message_id,
-            "message_id": turn.message_id,
-        }
-    )
+    release = _Release(run, turn)
+    error: ChatEvent | None = None
     try:
-        await _stream_into(run, turn, outcome)
+        await _stream_into(release, outcome)
     except (asyncio.CancelledError, _StoppedElsewhere):
         outcome.status, outcome.error = MessageStatus.STOPPED, _(STOPPED_REASON)
         outcome.error_kind = "stopped"
     except (ProviderError, ApplicationError) as exc:
         outcome.status, outcome.error = MessageStatus.FAILED, exc.message
         outcome.error_kind = type(exc).__name__
-        run.publish(error_event(exc.message, retryable=getattr(exc, "retryable", False)))
+        error = error_event(exc.message, retryable=getattr(exc, "retryable", False))
     except Exception as exc:
-        logger.exception("answer %s failed", turn.message_id)
+        logger.exception("answer in conversation %s failed", turn.conversation_id)
         outcome.status, outcome.error = MessageStatus.FAILED, _("The answer failed unexpectedly.")
         outcome.error_kind = type(exc).__name__
-        run.publish(error_event(outcome.error))
+        error = error_event(outcome.error)
     finally:
+        try:
+            saved: _Saved | None = await release()
+        except ApplicationError as exc:  # the conversation was deleted before the question
+            saved, error = None, error_event(exc.message)
+        except BaseException:
+            logger.exception("question in conversation %s not saved", turn.conversation_id)
+            saved, error = None, error_event(_("The question could not be saved; ask again."))
+        if error is not None:
+            run.publish(error)
         if outcome.status != MessageStatus.COMPLETE:
             outcome.citations = None
         try:
-            await database_sync_to_async(_save_final)(turn.message_id, outcome, turn.request)
+            if saved is not None:
+                await database_sync_to_async(_save_final)(saved.message_id, outcome, turn.request)
         except Exception:
-            logger.exception("answer %s could not be saved", turn.message_id)
+            logger.exception("answer in conversation %s could not be saved", turn.conversation_id)
         finally:
             runs.pop(turn.conversation_id, None)
             done: DoneEvent = {
                 "type": "done",
-                "message_id": turn.message_id,
-                "status": str(outcome.status),
+                "message_id": saved.message_id if saved is not None else None,
+                "status": str(outcome.status) if saved is not None else MessageStatus.FAILED,
             }
             run.publish(done)
             run.publish(None)
@@ -372,7 +461,7 @@ async def message_send(
         runs.pop(conversation_id, None)
         raise
     queue = run.subscribe()
-    run.task = asyncio.create_task(_answer(run, turn), name=f"answer-{turn.message_id}")
+    run.task = asyncio.create_task(_answer(run, turn), name=f"answer-{conversation_id}")
     try:
         while (event := await queue.get()) is not None:
             yield event

@@ -379,3 +379,90 @@ async def test_no_database_connection_is_held_while_the_provider_streams(alice, 
             held.append(await sync_to_async(lambda: connection.connection is not None)())
 
     assert held and not any(held)
+
+
+async def test_the_question_is_saved_while_the_provider_is_already_asked(
+    alice, kb, openai_fake, monkeypatch
+):
+    """The rows are written on the database thread while the provider works on its first token:
+    here saving them waits until the fake has received the request, which would never happen
+    (5 s) if the provider were asked only after the rows."""
+    import threading
+    import time
+
+    openai_fake.script = Script(tokens=["Within ", "30 days [1]."], first_token_delay=0.05)
+    conversation = await db(make_conversation)(alice, kb, provider="openai")
+    real_record = answers._turn_record
+    provider_asked_first = threading.Event()
+
+    def record_after_the_request(turn: Any) -> Any:
+        deadline = time.monotonic() + 5
+        while not openai_fake.requests_to("/v1/chat/completions") and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if openai_fake.requests_to("/v1/chat/completions"):
+            provider_asked_first.set()
+        return real_record(turn)
+
+    monkeypatch.setattr(answers, "_turn_record", record_after_the_request)
+
+    events = await ask(alice, conversation.pk, "When are invoices paid?")
+
+    assert provider_asked_first.is_set()
+    types = [e["type"] for e in events]
+    assert types[:3] == ["start", "sources", "delta"] and types[-1] == "done"
+    message = await db(answer_of)(events)
+    assert message.status == MessageStatus.COMPLETE and message.content == "Within 30 days [1]."
+    question = await db(Message.objects.get)(pk=events[0]["user_message_id"])
+    assert question.role == Role.USER and question.pk < message.pk
+    assert await db(lambda: list(message.citations.values_list("number", flat=True)))() == [1]
+
+
+async def test_a_conversation_deleted_before_its_question_is_saved_ends_with_an_error(
+    alice, openai_fake, monkeypatch
+):
+    from chat.models import Conversation
+
+    openai_fake.script = Script(tokens=["never ", "shown"], first_token_delay=0.05)
+    conversation = await db(make_conversation)(alice, provider="openai")
+    real_record = answers._turn_record
+
+    def deleted_first(turn: Any) -> Any:
+        Conversation.objects.filter(pk=turn.conversation_id).delete()
+        return real_record(turn)
+
+    monkeypatch.setattr(answers, "_turn_record", deleted_first)
+
+    events = await ask(alice, conversation.pk, "Hello?")
+
+    assert [e["type"] for e in events] == ["error", "done"]
+    assert "deleted" in events[0]["message"]
+    assert events[1] == {"type": "done", "message_id": None, "status": "failed"}
+    assert not await db(Message.objects.exists)()
+    assert not services.answer_running(conversation.pk)
+
+
+async def test_stopped_before_its_rows_are_saved_the_answer_is_still_saved_as_stopped(
+    alice, openai_fake, monkeypatch
+):
+    import time
+
+    openai_fake.script = Script(tokens=[f"w{i} " for i in range(20)], token_delay=0.05)
+    conversation = await db(make_conversation)(alice, provider="openai")
+    real_record = answers._turn_record
+
+    def slow_record(turn: Any) -> Any:
+        time.sleep(0.3)
+        return real_record(turn)
+
+    monkeypatch.setattr(answers, "_turn_record", slow_record)
+    collecting = asyncio.create_task(ask(alice, conversation.pk, "Q"))
+    await asyncio.sleep(0.1)  # the rows are being saved
+    assert await services.answer_stop(user=alice, conversation_id=conversation.pk)
+
+    events = await collecting
+
+    assert events[0]["type"] == "start" and events[-1]["status"] == "stopped"
+    message = await db(answer_of)(events)
+    assert message.status == MessageStatus.STOPPED
+    question = await db(Message.objects.get)(pk=events[0]["user_message_id"])
+    assert question.content == "Q"
