@@ -19,7 +19,7 @@ from chat import prompts
 from chat.citations import resolve
 from chat.context import Passage, context_window, plan_context
 from chat.events import CitationPayload, CitationsEvent, DeltaEvent, SourcesEvent, UsageEvent
-from documents.models import Document, KnowledgeBase
+from documents.models import KnowledgeBase
 from embeddings.services import search
 from providers.base import ChatMessage, ChatRequest, Delta, SourcePassage, apply_delta
 from providers.errors import ProviderStreamInterrupted
@@ -81,17 +81,12 @@ def retrieve(
     hits = search(
         knowledge_bases=kbs, query=query, mode="hybrid", top_k=top_k * 2, document_ids=document_ids
     ).hits
-    names = dict(
-        Document.objects.filter(pk__in={h.document_id for h in hits}).values_list(
-            "pk", "original_name"
-        )
-    )
     return [
         Passage(
             chunk_id=h.chunk_id,
             document_id=h.document_id,
             title=h.document_title,
-            file_name=names.get(h.document_id, ""),
+            file_name=h.file_name,
             text=h.text,
             page=h.page_start,
             score=h.score,

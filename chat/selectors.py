@@ -41,16 +41,18 @@ def conversation_list_for_user(user: User, *, query: str = "") -> QuerySet[Conve
     )
 
 
-def conversation_get_for_user(conversation_id: int, user: User) -> Conversation:
-    """The conversation ``conversation_id`` if it belongs to ``user``. Raises :class:`NotFound`
-    otherwise, also when it belongs to someone else."""
+def conversation_get_for_user(
+    conversation_id: int, user: User, *, prefetch: bool = True
+) -> Conversation:
+    """The conversation ``conversation_id`` if it belongs to ``user``, with its knowledge bases
+    and documents prefetched unless ``prefetch`` is false. Raises :class:`NotFound` otherwise,
+    also when it belongs to someone else."""
     if not user.is_authenticated:
         raise NotFound(_("Conversation not found."))
-    conversation = (
-        Conversation.objects.filter(pk=conversation_id, owner_id=user.pk)
-        .prefetch_related("knowledge_bases", "documents")
-        .first()
-    )
+    conversations = Conversation.objects.filter(pk=conversation_id, owner_id=user.pk)
+    if prefetch:
+        conversations = conversations.prefetch_related("knowledge_bases", "documents")
+    conversation = conversations.first()
     if conversation is None:
         raise NotFound(_("Conversation not found."))
     return conversation

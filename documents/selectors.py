@@ -121,6 +121,18 @@ def knowledge_base_ids_readable(user: User, kb_ids: Iterable[int]) -> list[int]:
     return [kb_id for kb_id in wanted if kb_id in readable]
 
 
+def knowledge_base_ids_readable_among(
+    user: User, knowledge_bases: QuerySet[KnowledgeBase]
+) -> list[int]:
+    """The ids of ``knowledge_bases`` that ``user`` may still read, in id order, in one query
+    (a conversation's knowledge bases, for instance)."""
+    if not user.is_authenticated:
+        return []
+    return list(
+        knowledge_bases.filter(_readable_filter(user)).order_by("pk").values_list("pk", flat=True)
+    )
+
+
 def knowledge_base_share_list(kb: KnowledgeBase) -> QuerySet[KnowledgeBaseShare]:
     """Who ``kb`` is shared with, by user name."""
     return (

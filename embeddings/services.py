@@ -648,6 +648,7 @@ class SearchHit:
     keyword_score: float | None
     fused_score: float | None
     metadata: dict[str, Any] = field(default_factory=dict)
+    file_name: str = ""  # the uploaded file's name
 
 
 @dataclass(frozen=True)
@@ -893,6 +894,7 @@ def _hydrate(fused: list[hybrid.Hit], top_k: int, *, fused_scores: bool) -> list
                 "document__id",
                 "document__title",
                 "document__file_type",
+                "document__original_name",
                 "metadata__data",
             )
         }
@@ -926,6 +928,7 @@ def _search_hit(chunk: Chunk, hit: hybrid.Hit, fused_scores: bool) -> SearchHit:
         keyword_score=hit.keyword,
         fused_score=hit.score if fused_scores else None,
         metadata=metadata,
+        file_name=chunk.document.original_name,
     )
 
 

@@ -34,7 +34,7 @@ from chat.services._conversations import conversation_update, title_from_questio
 from chat.services._runs import Run, runs
 from chat.usage import retrieval_of, usage_record_answer
 from documents.models import Chunk, Document
-from documents.selectors import knowledge_base_ids_readable
+from documents.selectors import knowledge_base_ids_readable_among
 from providers.base import ChatMessage
 from providers.errors import ProviderError
 from providers.registry import default_provider_name
@@ -89,14 +89,17 @@ def _history(conversation: Conversation, before_id: int | None) -> tuple[ChatMes
 
 def _fail_stale_answers(conversation: Conversation) -> None:
     """Mark answers left ``streaming`` by a process that died as failed; raises ``Conflict``
-    when one may still be streaming elsewhere."""
+    when one may still be streaming elsewhere. One query when there is none."""
     streaming = Message.objects.filter(conversation=conversation, status=MessageStatus.STREAMING)
+    rows = list(streaming.values_list("pk", "updated_at"))
+    if not rows:
+        return
     stale_before = timezone.now() - timedelta(seconds=settings.LLM_READ_TIMEOUT + 30)
-    streaming.filter(updated_at__lt=stale_before).update(
+    if any(updated_at >= stale_before for _pk, updated_at in rows):
+        raise Conflict(_("An answer is still being written in this conversation; stop it first."))
+    streaming.filter(pk__in=[pk for pk, _updated in rows]).update(
         status=MessageStatus.FAILED, error=INTERRUPTED_REASON
     )
-    if streaming.exists():
-        raise Conflict(_("An answer is still being written in this conversation; stop it first."))
 
 
 def _question_for_regenerate(conversation: Conversation) -> Message:
@@ -111,7 +114,6 @@ def _question_for_regenerate(conversation: Conversation) -> Message:
     return last
 
 
-@transaction.atomic
 def _turn_prepare(
     *,
     user: User,
@@ -122,34 +124,38 @@ def _turn_prepare(
     model: str | None,
     params: Mapping[str, Any] | None,
 ) -> _Turn:
-    """Check the question and build its answer's request. Writes only what the checks
-    themselves change (stale answers failed, a regenerated answer deleted, new settings): the
-    question and answer rows are :func:`_turn_record`'s, which runs while the provider is asked.
-    Raises ``NotFound``, ``Conflict``, ``InvalidInput`` and the quota's error."""
-    conversation = selectors.conversation_get_for_user(conversation_id, user)
+    """Check the question and build its answer's request: a handful of reads, and writes only
+    for what the checks themselves change (stale answers failed, a regenerated answer deleted,
+    new settings). The question and answer rows are :func:`_turn_record`'s, which runs while
+    the provider is asked. Raises ``NotFound``, ``Conflict``, ``InvalidInput`` and the quota's
+    error."""
+    conversation = selectors.conversation_get_for_user(conversation_id, user, prefetch=False)
     quota_check(user=user)  # before anything is written: a refused question leaves no trace
-    _fail_stale_answers(conversation)
-    if provider is not None or model is not None or params is not None:
-        conversation_update(conversation, user=user, provider=provider, model=model, params=params)
-    if regenerate:
-        question = _question_for_regenerate(conversation)
-        question_id: int | None = question.pk
-        content = question.content
-    else:
-        if not content.strip():
-            raise InvalidInput(_("The message is empty."))
-        question_id = None
-    generation = GenerationParams.from_mapping(conversation.params)
-    documents = [d.pk for d in conversation.documents.all()]
+    if not regenerate and not content.strip():
+        raise InvalidInput(_("The message is empty."))
+    question_id: int | None = None
+    changes = regenerate or provider is not None or model is not None or params is not None
+    # A plain question writes nothing here (unless a dead process left an answer streaming):
+    # no transaction, which on SQLite would take the write lock.
+    with transaction.atomic() if changes else contextlib.nullcontext():
+        _fail_stale_answers(conversation)
+        if provider is not None or model is not None or params is not None:
+            conversation_update(
+                conversation, user=user, provider=provider, model=model, params=params
+            )
+        if regenerate:
+            question = _question_for_regenerate(conversation)
+            question_id, content = question.pk, question.content
+    documents = list(conversation.documents.values_list("pk", flat=True))
     request = AnswerRequest(
         question=content,
         provider=conversation.provider or default_provider_name(),
         model=conversation.model,
-        params=generation,
+        params=GenerationParams.from_mapping(conversation.params),
         history=_history(conversation, question_id),
         # Only those the owner may still read: sharing can be withdrawn after attaching.
         knowledge_base_ids=tuple(
-            knowledge_base_ids_readable(user, [kb.pk for kb in conversation.knowledge_bases.all()])
+            knowledge_base_ids_readable_among(user, conversation.knowledge_bases.all())
         ),
         document_ids=tuple(documents) if documents else None,
         instructions=conversation.system_prompt,

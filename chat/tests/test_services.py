@@ -466,3 +466,17 @@ async def test_stopped_before_its_rows_are_saved_the_answer_is_still_saved_as_st
     assert message.status == MessageStatus.STOPPED
     question = await db(Message.objects.get)(pk=events[0]["user_message_id"])
     assert question.content == "Q"
+
+
+def test_an_answer_still_streaming_in_another_process_refuses_the_next_question(alice):
+    conversation = make_conversation(alice, provider="offline")
+    live = Message.objects.create(
+        conversation=conversation, role=Role.ASSISTANT, status=MessageStatus.STREAMING
+    )
+
+    with pytest.raises(Conflict):
+        asyncio.run(ask(alice, conversation.pk, "Hi"))
+
+    live.refresh_from_db()
+    assert live.status == MessageStatus.STREAMING
+    assert list(Message.objects.filter(conversation=conversation)) == [live]
