@@ -821,7 +821,9 @@ def _dense_side(
                     % {"count": len(given), "id": kb.pk, "dimension": snap.manifest.dimension},
                     {"expected_dimension": snap.manifest.dimension},
                 )
-            lists.append(store.dense_search(snap, given, pool, allowed))
+            lists.append(
+                store.dense_search(snap, given, pool, allowed, threads=settings.SEARCH_THREADS)
+            )
         elif encoder is None:
             continue
         elif (snap.manifest.model, snap.manifest.dimension) == (encoder.name, encoder.dimension):
@@ -833,7 +835,9 @@ def _dense_side(
                     raise
                 notes.append(f"dense search of knowledge base {kb.pk} skipped: {exc.message}")
                 continue
-            lists.append(store.dense_search(snap, vector, pool, allowed))
+            lists.append(
+                store.dense_search(snap, vector, pool, allowed, threads=settings.SEARCH_THREADS)
+            )
         else:
             notes.append(
                 f"knowledge base {kb.pk} was indexed with {snap.manifest.model}: dense search "

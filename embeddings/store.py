@@ -2,7 +2,8 @@
 
 Layout of a knowledge base's folder::
 
-    manifest.json           version, model, dimension, segments and their deleted chunk ids
+    manifest.json           version, model, dimension, tokenizer version, segments and their
+                            deleted chunk ids
     write.lock              cross-process lock held by writers
     <segment>.faiss         IndexIDMap2(IndexFlatIP) or IndexIDMap2(IndexHNSWFlat): ids = chunk ids
     <segment>.bm25.npz      the same chunks' BM25 postings (embeddings.keyword.KeywordSegment)
@@ -13,21 +14,23 @@ point leaves the previous manifest, which names only complete files. Readers nee
 notice a new manifest (its inode changes on rename), load only the segments they do not hold
 yet, and keep serving the old snapshot meanwhile. Every file's size and CRC-32 are in the
 manifest; a file that does not match raises :class:`IndexCorrupt`, and the caller rebuilds the
-folder from the database. Usually there is one large segment plus a few small recent ones;
-whenever there are more than ``max_segments`` the smallest are merged.
+folder from the database; so does an index whose BM25 tokens were made by another version of
+the tokenizer (:class:`StaleIndex`). Usually there is one large segment plus a few small recent
+ones; whenever there are more than ``max_segments`` the smallest are merged.
 
 Plain Python: faiss and filelock are imported when an index is first touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
 import uuid
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,12 @@ IntArray = NDArray[np.int64]
 
 class IndexCorrupt(Exception):
     """The folder's manifest or one of its segment files is unreadable or does not match."""
+
+
+class StaleIndex(IndexCorrupt):
+    """The index's BM25 tokens were made by another tokenizer version than
+    :data:`embeddings.keyword.TOKENIZER_VERSION`: queries would be tokenised differently from
+    the indexed text, so it is rebuilt like a damaged one."""
 
 
 class ModelMismatch(Exception):
@@ -82,6 +91,7 @@ class Manifest:
     latin_tokens: int = 0
     cyrillic_tokens: int = 0
     segments: tuple[SegmentRef, ...] = ()
+    tokenizer: int = keyword.TOKENIZER_VERSION
 
     def count_live(self) -> int:
         return sum(s.live for s in self.segments)
@@ -94,6 +104,7 @@ class Manifest:
             "dimension": self.dimension,
             "latin_tokens": self.latin_tokens,
             "cyrillic_tokens": self.cyrillic_tokens,
+            "tokenizer": self.tokenizer,
             "segments": [
                 {
                     "name": s.name,
@@ -129,6 +140,8 @@ class Manifest:
             latin_tokens=int(data.get("latin_tokens", 0)),
             cyrillic_tokens=int(data.get("cyrillic_tokens", 0)),
             segments=segments,
+            # Manifests written before the field existed were built by tokenizer version 1.
+            tokenizer=int(data.get("tokenizer", 1)),
         )
 
 
@@ -264,7 +277,8 @@ class KnowledgeBaseIndex:
     def snapshot(self) -> Snapshot:
         """The current version, reloading what changed since the last call.
 
-        Raises :class:`IndexCorrupt` when the manifest or a segment file is damaged.
+        Raises :class:`IndexCorrupt` when the manifest or a segment file is damaged, and
+        :class:`StaleIndex` (a kind of it) when another tokenizer version built the index.
         """
         key = self._stat()
         current = self._snapshot
@@ -296,6 +310,11 @@ class KnowledgeBaseIndex:
         self._loaded = {n: seg for n, seg in self._loaded.items() if n in names}
 
     def _materialise(self, manifest: Manifest) -> Snapshot:
+        if manifest.segments and manifest.tokenizer != keyword.TOKENIZER_VERSION:
+            raise StaleIndex(
+                f"{self.folder}: BM25 tokens of tokenizer version {manifest.tokenizer}, "
+                f"not {keyword.TOKENIZER_VERSION}"
+            )
         live: list[LiveSegment] = []
         for ref in manifest.segments:
             segment = self._loaded.get(ref.name) or self._load_segment(ref)
@@ -422,6 +441,7 @@ class KnowledgeBaseIndex:
                 version=manifest.version + 1,
                 model=model,
                 dimension=dimension,
+                tokenizer=keyword.TOKENIZER_VERSION,
                 latin_tokens=manifest.latin_tokens + latin,
                 cyrillic_tokens=manifest.cyrillic_tokens + cyrillic,
                 segments=self._compact(segments, dimension),
@@ -549,14 +569,40 @@ class KnowledgeBaseIndex:
         return (ref,)
 
 
+@contextlib.contextmanager
+def omp_threads(count: int) -> Iterator[None]:
+    """FAISS's OpenMP threads for the calling thread while inside (0: unchanged). OpenMP keeps
+    the setting per thread, so other threads (an ingestion building an index) keep theirs."""
+    if count <= 0:
+        yield
+        return
+    faiss = _faiss()
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
 def dense_search(
     snapshot: Snapshot,
     query: NDArray[np.float32],
     top_k: int,
     allowed: IntArray | None = None,
+    *,
+    threads: int = 0,
 ) -> keyword.Ranking:
     """The ``top_k`` (chunk id, inner product) pairs over the live chunks, best first, ties by id;
-    ``allowed`` restricts the search to those chunk ids."""
+    ``allowed`` restricts the search to those chunk ids. ``threads``: FAISS threads for this
+    one query (0: FAISS's default, every core)."""
+    with omp_threads(threads):
+        return _dense_search(snapshot, query, top_k, allowed)
+
+
+def _dense_search(
+    snapshot: Snapshot, query: NDArray[np.float32], top_k: int, allowed: IntArray | None
+) -> keyword.Ranking:
     faiss = _faiss()
     q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
     found_ids: list[IntArray] = []

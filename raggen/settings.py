@@ -303,6 +303,10 @@ HYBRID_KEYWORD_WEIGHT = env_float("HYBRID_KEYWORD_WEIGHT", 1.0, minimum=0.0)
 # "no good context" (listed in the admin, where the knowledge bases are thin).
 USAGE_GOOD_CONTEXT_SCORE = env_float("USAGE_GOOD_CONTEXT_SCORE", 0.3, minimum=-1.0)
 APPROXIMATE_INDEX_THRESHOLD = env_int("APPROXIMATE_INDEX_THRESHOLD", 200_000, minimum=1)
+# FAISS threads for one query's vector search (0: every core). One is the default: a single
+# query is memory-bound, and on a busy machine OpenMP threads wait for each other (see
+# docs/BENCHMARKS.md, "Chat"). Index builds keep every core.
+SEARCH_THREADS = env_int("SEARCH_THREADS", 1, minimum=0)
 
 # --- Security (see README: "Production") ---------------------------------------------------------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)

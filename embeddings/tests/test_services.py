@@ -41,10 +41,28 @@ def test_hybrid_search_returns_text_document_page_and_score_breakdown(kb):
     )
     top = result.hits[0]
     assert top.document_id == document.pk and top.document_title == "doc"
+    assert top.file_name == document.original_name and top.file_name.startswith("doc.")
     assert top.page_start in (1, 3) and top.text in (chunks[0].text, chunks[2].text)
     assert top.keyword_score is not None and top.keyword_score > 0
     assert top.dense_score is not None and top.fused_score == top.score
     assert 0 < top.score <= 1
+
+
+def test_a_search_uses_the_search_threads_setting_for_its_vector_search(kb, settings, monkeypatch):
+    _index(kb, ["Условия договора поставки", "Weather in Moscow"])
+    threads: list[int] = []
+    real = store.dense_search
+
+    def dense_search(*args: Any, **kwargs: Any) -> Any:
+        threads.append(kwargs["threads"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "dense_search", dense_search)
+    settings.SEARCH_THREADS = 3
+
+    services.search(knowledge_bases=[kb], query="weather", mode="dense", top_k=1)
+
+    assert threads == [3]
 
 
 def test_each_mode_ranks_by_its_own_score(kb):

@@ -34,6 +34,33 @@ def test_added_chunks_are_found_by_their_chunk_ids(tmp_path: Path):
     assert _dense(snap, "banana bread", k=1) == [20]
 
 
+def test_one_query_searches_with_the_given_faiss_threads_and_restores_them(
+    tmp_path: Path, monkeypatch
+):
+    import faiss
+
+    if faiss.omp_get_max_threads() < 2:
+        faiss.omp_set_num_threads(2)  # OMP_NUM_THREADS=1 in the environment: start from 2
+    snap = _add(store.KnowledgeBaseIndex(tmp_path / "kb"), [1, 2], ["apple pie", "banana"])
+    dense = snap.segments[0].segment.dense
+    during: list[int] = []
+    real_search = dense.search
+
+    def search(*args, **kwargs):
+        during.append(faiss.omp_get_max_threads())
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(dense, "search", search)
+    before = faiss.omp_get_max_threads()
+    query = enc.encode(["apple pie"])[0]
+
+    assert [i for i, _ in store.dense_search(snap, query, 1, threads=1)] == [1]
+    assert faiss.omp_get_max_threads() == before
+    store.dense_search(snap, query, 1)  # 0: left as it is
+
+    assert during == [1, before]
+
+
 def test_adding_an_id_again_replaces_it_instead_of_duplicating(tmp_path: Path):
     index = store.KnowledgeBaseIndex(tmp_path / "kb")
     _add(index, [1, 2], ["apple", "banana"])
