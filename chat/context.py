@@ -98,15 +98,18 @@ def _overlapping(a: Passage, b: Passage) -> bool:
     return shared > 0 and shared / shorter >= OVERLAP
 
 
+def _repeats(passage: Passage, shingles: set[int], kept: list[tuple[Passage, set[int]]]) -> bool:
+    return any(_overlapping(passage, k) or _similar(shingles, s) for k, s in kept)
+
+
 def deduplicate(passages: Sequence[Passage]) -> list[Passage]:
     """``passages`` (best first) without the ones that repeat a better one: the same text
     (re-uploaded files, boilerplate) or an overlapping range of the same document."""
     kept: list[tuple[Passage, set[int]]] = []
     for passage in passages:
         shingles = _shingles(passage.text)
-        if any(_overlapping(passage, k) or _similar(shingles, s) for k, s in kept):
-            continue
-        kept.append((passage, shingles))
+        if not _repeats(passage, shingles, kept):
+            kept.append((passage, shingles))
     return [p for p, _ in kept]
 
 
@@ -134,17 +137,26 @@ def plan_context(
     fixed_text: str,
     window: int,
     answer_reserve: int = DEFAULT_ANSWER_RESERVE,
+    limit: int | None = None,
 ) -> ContextPlan:
     """What fits in ``window`` tokens: ``fixed_text`` (system prompt and question) always goes,
     ``answer_reserve`` stays free for the answer; history gets at most half of the rest, trimmed
-    oldest first; passages fill what remains, best first, after deduplication."""
+    oldest first; passages fill what remains, best first, after deduplication, ``limit`` at
+    most (the passages after the last one chosen are not examined)."""
     free = max(window - answer_reserve - estimate_tokens(fixed_text), 0)
     kept_history = trim_history(history, free // 2)
     budget = free - sum(estimate_tokens(m.content) for m in kept_history)
-    unique = deduplicate(passages)
     chosen: list[Passage] = []
-    used = 0
-    for passage in unique:
+    kept: list[tuple[Passage, set[int]]] = []  # not repeating a better one (deduplicate)
+    duplicates = used = 0
+    for passage in passages:
+        if limit is not None and len(chosen) == limit:
+            break
+        shingles = _shingles(passage.text)
+        if _repeats(passage, shingles, kept):
+            duplicates += 1
+            continue
+        kept.append((passage, shingles))
         cost = estimate_tokens(passage.text) + 20  # the source tag and its attributes
         if used + cost <= budget:
             chosen.append(passage)
@@ -152,8 +164,8 @@ def plan_context(
     return ContextPlan(
         passages=tuple(chosen),
         history=tuple(kept_history),
-        dropped_duplicates=len(passages) - len(unique),
-        dropped_for_budget=len(unique) - len(chosen),
+        dropped_duplicates=duplicates,
+        dropped_for_budget=len(kept) - len(chosen),
         dropped_history=len(history) - len(kept_history),
         budget=budget,
     )

@@ -153,8 +153,9 @@ async def _prepare(request: AnswerRequest, model: str) -> _Prepared:
         fixed_text=system + request.question,
         window=context_window(model),
         answer_reserve=request.params.max_tokens or 1024,
+        limit=request.params.top_k,
     )
-    chosen = plan.passages[: request.params.top_k]
+    chosen = plan.passages
     question = prompts.question_prompt(request.question, chosen) if rag else request.question
     messages = (
         ChatMessage("system", system),

@@ -94,3 +94,30 @@ def test_user_instructions_come_after_the_rules_and_do_not_replace_them():
 
     assert prompt.index("untrusted data") < prompt.index("Answer like a pirate.")
     assert "do not override the rules" in prompt
+
+
+def test_a_limit_keeps_the_best_unique_passages_and_leaves_the_rest_unexamined(monkeypatch):
+    from chat import context
+
+    same = "the supplier delivers the equipment within fourteen days after payment"
+    passages = [
+        passage(1, same, doc=1),
+        passage(2, same, doc=2),  # a duplicate of 1
+        passage(3, "invoices are paid within thirty days of receipt", doc=3),
+        passage(4, "warranty covers parts and labour for two years", doc=4),
+        passage(5, "a fifth passage never looked at", doc=5),
+    ]
+    examined: list[str] = []
+    real = context._shingles
+
+    def shingles(text: str) -> set[int]:
+        examined.append(text)
+        return real(text)
+
+    monkeypatch.setattr(context, "_shingles", shingles)
+
+    plan = plan_context(passages=passages, history=[], fixed_text="q", window=8192, limit=3)
+
+    assert [p.chunk_id for p in plan.passages] == [1, 3, 4]
+    assert plan.dropped_duplicates == 1 and plan.dropped_for_budget == 0
+    assert passages[4].text not in examined
