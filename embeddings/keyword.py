@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,17 +28,50 @@ from numpy.typing import NDArray
 K1 = 1.5
 B = 0.75
 
-_LATIN = re.compile(r"[a-z0-9]{2,}")
+# What the tokens of an index mean: the manifest records it, and an index built by another
+# version is rebuilt from the database (embeddings.store.StaleIndex), since a query tokenised
+# differently from the indexed text would silently miss. History:
+#   1  words of two or more characters, [a-z0-9] and [a-ya] only
+#   2  one-character words kept; NFKC, accents folded (e-acute -> e, sharp s -> ss); Greek and
+#      other alphabets' letters are word characters; the whole Cyrillic block is Cyrillic
+TOKENIZER_VERSION = 2
+
 # Cyrillic letters are written as escapes: they look like Latin ones in an editor.
-_CYR_A, _CYR_YA, _CYR_IE, _CYR_YO = "\u0430", "\u044f", "\u0435", "\u0451"
-_CYRILLIC = re.compile(f"[{_CYR_A}-{_CYR_YA}]{{2,}}")
+_CYR_IE, _CYR_YO = "\u0435", "\u0451"
+_CYRILLIC_BLOCK = "\u0400-\u052f"
 # Runs of Han (with the iteration mark), Hiragana, Katakana and Hangul: CJK text has no spaces
 # between words, so a run is indexed as overlapping character bigrams (as Lucene's CJK analyzer
 # does) plus its single characters (so that a one-character query, e.g. "cat", still matches).
-_CJK = re.compile(
-    "[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-    "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+"
+_CJK_CLASS = (
+    "\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"
 )
+_CJK = re.compile(f"[{_CJK_CLASS}]+")
+_CYRILLIC = re.compile(f"[{_CYRILLIC_BLOCK}]+")
+# Every other run of letters and digits: Latin (after folding), digits, Greek (NF-kB, TGF-beta
+# are written with Greek letters), any other alphabet. Not the underscore.
+_OTHER = re.compile(f"[^\\W_{_CYRILLIC_BLOCK}{_CJK_CLASS}]+")
+# Combining marks left after NFKC (a Russian stress mark, an accent typed separately): dropped,
+# so that they do not cut a word in two. Letters such as Cyrillic short i and yo are precomposed
+# by NFKC, so they keep their marks.
+_COMBINING = re.compile("[\u0300-\u036f]")
+# Letters with no decomposition that ASCII folding (Lucene's ASCIIFoldingFilter) still maps.
+_FOLD_SPECIAL = {
+    "\u00df": "ss",  # sharp s
+    "\u00e6": "ae",
+    "\u0153": "oe",
+    "\u00f8": "o",
+    "\u0142": "l",  # Polish l with stroke
+    "\u0111": "d",  # d with stroke
+    "\u00f0": "d",  # eth
+    "\u00fe": "th",  # thorn
+    "\u0131": "i",  # dotless i
+    "\u0127": "h",
+    "\u0167": "t",
+}
+# Latin-1, Latin Extended-A/B, Latin Extended Additional, Greek and Greek Extended.
+_FOLD_RANGES = ((0x00C0, 0x024F), (0x1E00, 0x1EFF), (0x0370, 0x03FF), (0x1F00, 0x1FFF))
+_FOLDABLE = re.compile("[\u00c0-\u024f\u1e00-\u1eff\u0370-\u03ff\u1f00-\u1fff]")
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float32]
@@ -50,16 +84,49 @@ def _stopwords() -> frozenset[str]:
     return frozenset(word.replace(_CYR_YO, _CYR_IE) for word in (*STOPWORDS_EN, *STOPWORDS_RUSSIAN))
 
 
+@cache
+def _fold_table() -> dict[int, str]:
+    """Latin and Greek letters with accents -> the letters without (``é`` -> ``e``,
+    ``ά`` -> ``α``, ``ß`` -> ``ss``); Cyrillic is left alone (``й``, ``ё`` are letters)."""
+    table: dict[int, str] = {}
+    for low, high in _FOLD_RANGES:
+        for code in range(low, high + 1):
+            char = chr(code)
+            base = _FOLD_SPECIAL.get(char) or "".join(
+                c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+            )
+            if base and base != char:
+                table[code] = base
+    return table
+
+
+def normalise(text: str) -> str:
+    """Lower case, ``ё`` -> ``е``; for non-ASCII text also NFKC (full-width letters, ligatures,
+    the micro sign), accents of Latin and Greek letters folded and combining marks dropped."""
+    if text.isascii():
+        return text.lower()
+    text = unicodedata.normalize("NFKC", text).lower().replace(_CYR_YO, _CYR_IE)
+    if _FOLDABLE.search(text):  # most Russian text has no such letter: skip the translation
+        text = text.translate(_fold_table())
+    return _COMBINING.sub("", text)
+
+
 class Tokenizer:
-    """Lower-cases, splits a text into Latin and Cyrillic words (a word mixing the two scripts
-    becomes two words), drops one-letter words and English/Russian stop words, and stems each word
-    with the Snowball stemmer of its script. The letter yo is folded into ie. Chinese, Japanese
-    and Korean runs become overlapping character bigrams plus single characters (``東京都`` ->
-    ``東京``, ``京都``, ``東``, ``京``, ``都``): rare bigrams carry the ranking, the characters
-    (low idf) let a one-character word be found.
+    """Normalises a text (:func:`normalise`), splits it into Cyrillic words and other words
+    (Latin letters and digits, Greek and other alphabets; a word mixing Cyrillic with another
+    script becomes two words), drops English/Russian stop words, and stems each word with the
+    Snowball stemmer of its script (English for the non-Cyrillic ones). One-character words are
+    kept, as Lucene's standard analyzer keeps them: "vitamin D", "T cells", "Apollo 8"; the
+    one-letter function words (a, в, и, к, с, ...) are stop words. Chinese, Japanese and Korean
+    runs become overlapping character bigrams plus single characters (``東京都`` -> ``東京``,
+    ``京都``, ``東``, ``京``, ``都``): rare bigrams carry the ranking, the characters (low idf)
+    let a one-character word be found.
 
     Word order is not kept: BM25 needs a bag of words. Thread-safe (one stemmer pair per thread).
+    Changing what it returns means a new :data:`TOKENIZER_VERSION`.
     """
+
+    version = TOKENIZER_VERSION
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -74,14 +141,15 @@ class Tokenizer:
         return pair
 
     def tokenize(self, text: str) -> list[str]:
-        lowered = text.lower().replace(_CYR_YO, _CYR_IE)
+        normal = normalise(text)
         stop = _stopwords()
-        latin = [w for w in _LATIN.findall(lowered) if w not in stop]
-        cyrillic = [w for w in _CYRILLIC.findall(lowered) if w not in stop]
+        other = [w for w in _OTHER.findall(normal) if w not in stop]
+        if normal.isascii():
+            return list(self._stemmers()[0].stemWords(other))
+        cyrillic = [w for w in _CYRILLIC.findall(normal) if w not in stop]
         english, russian = self._stemmers()
-        tokens: list[str] = [*english.stemWords(latin), *russian.stemWords(cyrillic)]
-        if not lowered.isascii():
-            tokens.extend(cjk_tokens(lowered))
+        tokens: list[str] = [*english.stemWords(other), *russian.stemWords(cyrillic)]
+        tokens.extend(cjk_tokens(normal))
         return tokens
 
 
@@ -95,10 +163,11 @@ def cjk_tokens(text: str) -> list[str]:
 
 
 def script_counts(tokens: Sequence[str]) -> tuple[int, int]:
-    """(Latin words, Cyrillic words) among tokens from :meth:`Tokenizer.tokenize` (CJK bigrams
-    count as neither)."""
-    cyrillic = sum(1 for t in tokens if _CYR_A <= t[0] <= _CYR_YA)
-    latin = sum(1 for t in tokens if t.isascii())
+    """(Latin words, Cyrillic words) among tokens from :meth:`Tokenizer.tokenize`. A number has
+    no language (as in :func:`embeddings.hybrid.text_language`, which counts letters), nor do
+    Greek words or CJK bigrams: they count as neither."""
+    cyrillic = sum(1 for t in tokens if "\u0400" <= t[0] <= "\u052f")
+    latin = sum(1 for t in tokens if t.isascii() and not t.isdigit())
     return latin, cyrillic
 
 

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import io
+import json
+from typing import Any
 
 import numpy as np
+import pytest
 
-from embeddings import keyword
+from documents.models import Chunk
+from embeddings import keyword, services, store
 from embeddings.keyword import KeywordSegment, Tokenizer
+from embeddings.tests.factories import make_document
 
 tok = Tokenizer()
 
@@ -118,3 +123,100 @@ def test_a_one_character_cjk_query_finds_the_character_inside_a_run():
     seg = _segment(["我喜欢猫", "我喜欢狗"])
     hits = keyword.search([keyword.view(seg, None)], tok.tokenize("猫"), 10)
     assert [h[0] for h in hits] == [1]
+
+
+# --- tokenizer version 2 (see keyword.TOKENIZER_VERSION) ------------------------------------
+
+
+def test_one_character_words_are_kept_unless_they_are_stop_words():
+    # "vitamin D", "T cells", "Apollo 8" carry meaning; "a", "в" are stop words.
+    assert tok.tokenize("Vitamin D and T cells, Apollo 8, в 5 лет, a cat") == [
+        *["vitamin", "d", "t", "cell", "apollo", "8", "5", "cat"],
+        "лет",
+    ]
+    seg = _segment(["Apollo 8 flew in 1968", "Apollo 11 landed in 1969"])
+    hits = keyword.search([keyword.view(seg, None)], tok.tokenize("Apollo 8"), 10)
+    assert [h[0] for h in hits] == [1, 2]
+
+
+def test_accents_of_latin_letters_are_folded():
+    assert tok.tokenize("José Piñera, Krüppel, Straße, Łódź") == [
+        *["jose", "pinera", "kruppel", "strass", "lodz"]
+    ]
+    seg = _segment(["Sebastián Piñera was president", "the weather in Chile"])
+    hits = keyword.search([keyword.view(seg, None)], tok.tokenize("Sebastian Pinera"), 10)
+    assert [h[0] for h in hits] == [1]
+
+
+def test_greek_letters_stay_inside_their_word():
+    assert tok.tokenize("NF-κB, TGF-β1, PPARγ, 5 µm") == [
+        *["nf", "κb", "tgf", "β1", "pparγ", "5", "μm"]  # the micro sign is NFKC's Greek mu
+    ]
+
+
+def test_cyrillic_letters_keep_their_marks_and_stress_marks_do_not_split_words():
+    assert tok.tokenize("йогурт ёлка") == ["йогурт", "елк"]  # й is not folded into и
+    assert tok.tokenize("зна\u0301ние") == tok.tokenize("знание") == ["знан"]
+    assert tok.tokenize("Київ і Львів") == ["київ", "і", "львів"]  # the whole Cyrillic block
+
+
+def test_full_width_letters_and_ligatures_are_read_as_letters():
+    assert tok.tokenize("\uff30\uff24\uff26 \ufb01le") == ["pdf", "file"]
+
+
+def test_numbers_count_as_neither_script():
+    assert keyword.script_counts(tok.tokenize("2015 8 договор contract")) == (1, 1)
+
+
+def test_a_manifest_without_a_tokenizer_version_was_written_by_version_1():
+    fresh = store.Manifest()
+    assert fresh.tokenizer == keyword.TOKENIZER_VERSION == Tokenizer.version
+    assert store.Manifest.from_json(fresh.to_json()).tokenizer == keyword.TOKENIZER_VERSION
+    old = json.loads(fresh.to_json())
+    del old["tokenizer"]
+    assert store.Manifest.from_json(json.dumps(old)).tokenizer == 1
+
+
+def _mark_built_by_version_1(folder: Any) -> None:
+    """Rewrite ``folder``'s manifest as the code before tokenizer versions wrote it."""
+    path = folder / store.MANIFEST
+    data = json.loads(path.read_text())
+    data.pop("tokenizer", None)
+    tmp = path.with_name("manifest.tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)  # a new inode: readers notice it
+
+
+def test_an_index_of_an_older_tokenizer_is_stale_for_readers_and_writers(tmp_path):
+    index = store.KnowledgeBaseIndex(tmp_path / "kb")
+    vectors = np.eye(2, 4, dtype=np.float32)
+    index.add([1, 2], vectors, [["appl"], ["banana"]], model="m", dimension=4)
+    _mark_built_by_version_1(tmp_path / "kb")
+    with pytest.raises(store.StaleIndex):
+        index.snapshot()
+    with pytest.raises(store.StaleIndex):  # an IndexCorrupt: services rebuild the index
+        index.add([3], vectors[:1], [["cherri"]], model="m", dimension=4)
+    rebuilt = index.replace_all(
+        [(np.asarray([1, 2]), vectors, [["appl"], ["banana"]])], model="m", dimension=4
+    )
+    assert rebuilt.manifest.tokenizer == keyword.TOKENIZER_VERSION and rebuilt.count == 2
+
+
+@pytest.mark.django_db
+def test_a_search_on_an_index_of_an_older_tokenizer_rebuilds_it_with_the_current_one(kb):
+    _, chunks = make_document(kb, ["José Piñera signed the contract", "the weather in Moscow"])
+    services.index_chunks(kb, chunks)
+    folder = services.index_folder(kb.pk)
+    ids = np.asarray([c.pk for c in chunks], dtype=np.int64)
+    vectors = np.stack(
+        [np.frombuffer(bytes(Chunk.objects.get(pk=c.pk).vector or b""), np.float32) for c in chunks]
+    )
+    # What tokenizer version 1 made of these texts: accented letters cut the words.
+    old_tokens = [["jos", "pi", "era", "sign", "contract"], ["weather", "moscow"]]
+    store.open_index(folder).replace_all(
+        [(ids, vectors, old_tokens)], model=kb.embedding_model, dimension=kb.embedding_dimension
+    )
+    _mark_built_by_version_1(folder)
+    hits = services.search(knowledge_bases=[kb], query="Pinera", mode="keyword").hits
+    assert [h.chunk_id for h in hits] == [chunks[0].pk]
+    assert store.open_index(folder).snapshot().manifest.tokenizer == keyword.TOKENIZER_VERSION
