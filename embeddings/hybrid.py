@@ -191,9 +191,7 @@ def fuse(
 def _arrays(ranked: Sequence[tuple[int, float]]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """A ranked list as (ids, scores) arrays; a :class:`~embeddings.keyword.Ranking` has them."""
     if isinstance(ranked, Ranking):
-        arrays = ranked.arrays()
-        if arrays is not None:
-            return arrays
+        return ranked.arrays()
     if not ranked:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
     chunk_ids, scores = zip(*ranked, strict=True)

@@ -726,8 +726,8 @@ def search(
         notes.insert(0, weights.reason)
     allowed = _allowed_ids(knowledge_bases, document_ids, file_types)
     pool = max(candidates, top_k)
-    dense_ranked: list[tuple[int, float]] = []
-    keyword_ranked: list[tuple[int, float]] = []
+    dense_ranked: Sequence[tuple[int, float]] = []
+    keyword_ranked: Sequence[tuple[int, float]] = []
     # A side with weight 0 in hybrid mode is not searched at all (e.g. a Russian query on an
     # English-only encoder: its query embedding would cost time and add nothing).
     if mode == "dense" or (mode == "hybrid" and weights.dense > 0):
@@ -801,7 +801,7 @@ def _dense_side(
     notes: list[str],
     *,
     strict: bool,
-) -> list[tuple[int, float]]:
+) -> Sequence[tuple[int, float]]:
     """Each knowledge base's nearest chunks to the query, embedded by its own query encoder
     (so a GigaChat knowledge base is searched with a GigaChat vector). A provider that fails
     skips its knowledge base with a note, or raises :class:`EmbeddingProviderError` when
@@ -857,7 +857,9 @@ def _given_vector(values: Sequence[float] | None) -> Vectors | None:
     return result
 
 
-def _merge_lists(lists: Sequence[list[tuple[int, float]]], limit: int) -> list[tuple[int, float]]:
+def _merge_lists(
+    lists: Sequence[Sequence[tuple[int, float]]], limit: int
+) -> Sequence[tuple[int, float]]:
     if not lists:
         return []
     if len(lists) == 1:

@@ -627,11 +627,20 @@ def _dense_search(
         else:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None
         scores, ids = seg.dense.search(q, k, params=params)
-        keep = ids[0] >= 0
-        found_ids.append(ids[0][keep].astype(np.int64))
-        found_scores.append(scores[0][keep])
+        if ids[0, -1] < 0:  # fewer than k found: FAISS pads the end with -1
+            keep = ids[0] >= 0
+            found_ids.append(ids[0][keep])
+            found_scores.append(scores[0][keep])
+        else:
+            found_ids.append(ids[0])
+            found_scores.append(scores[0])
     if not found_ids:
         return keyword.Ranking()
+    if len(found_ids) == 1:
+        # FAISS returns one segment's best first; only ties may be out of id order.
+        only_ids, only_scores = found_ids[0], found_scores[0]
+        if (only_scores[1:] < only_scores[:-1]).all():
+            return keyword.Ranking.of(only_ids.astype(np.int64), only_scores.astype(np.float64))
     return keyword.top_by_score(np.concatenate(found_ids), np.concatenate(found_scores), top_k)
 
 

@@ -75,10 +75,15 @@ def test_dense_weight_drops_when_the_encoder_does_not_know_the_query_language():
     assert (en.dense, multi.dense) == (1, 1)
 
 
-def test_fusion_reads_a_rankings_arrays_and_the_list_once_it_was_changed():
+def test_a_ranking_is_a_read_only_list_of_pairs_built_from_its_arrays():
     ranking = Ranking.of(np.asarray([5, 6], dtype=np.int64), np.asarray([0.9, 0.1]))
-    assert ranking == [(5, 0.9), (6, 0.1)]
+    assert ranking == [(5, 0.9), (6, 0.1)] and list(ranking) == [(5, 0.9), (6, 0.1)]
+    assert ranking[0] == (5, 0.9) and ranking[-1:] == [(6, 0.1)] and len(ranking) == 2
+    assert not hasattr(ranking, "append")
     assert [h.chunk_id for h in hybrid.fuse(ranking, [], Weights(1, 1))] == [5, 6]
-    ranking.append((7, 1.0))  # the arrays are stale now: the list itself is used
-    hits = hybrid.fuse(ranking, [], Weights(1, 1))
-    assert [(h.chunk_id, h.dense_rank) for h in hits] == [(7, 3), (5, 1), (6, 2)]
+    # A plain list of pairs fuses the same.
+    assert hybrid.fuse([(5, 0.9), (6, 0.1)], [], Weights(1, 1)) == hybrid.fuse(
+        ranking, [], Weights(1, 1)
+    )
+    with pytest.raises(ValueError):
+        Ranking.of(np.asarray([1], dtype=np.int64), np.asarray([0.5, 0.4]))

@@ -152,3 +152,17 @@ def test_replace_all_swaps_in_a_new_index_in_one_version(tmp_path: Path):
     snap = index.replace_all(iter(batches), model="fake", dimension=16)
     assert snap.count == 3 and len(snap.manifest.segments) == 1
     assert sorted(_dense(snap, "x", k=10)) == [5, 6, 7]
+
+
+def test_dense_ties_come_back_by_chunk_id_and_distinct_scores_best_first(tmp_path: Path):
+    index = store.KnowledgeBaseIndex(tmp_path / "kb")
+    # Equal vectors (the same text) added in descending id order, and two other texts.
+    snap = _add(index, [9, 7, 3, 5, 2], ["same text"] * 3 + ["other words", "more words"])
+    query = enc.encode(["same text"])[0]
+
+    ranked = store.dense_search(snap, query, 5)
+
+    assert [i for i, _ in ranked[:3]] == [3, 7, 9]
+    scores = [s for _, s in ranked]
+    assert scores == sorted(scores, reverse=True) and scores[0] == scores[2] > scores[3]
+    assert sorted(i for i, _ in ranked) == [2, 3, 5, 7, 9]
