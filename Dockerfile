@@ -21,4 +21,4 @@ USER raggen
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py ensure_admin && daphne -b 0.0.0.0 -p 8000 raggen.asgi:application"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py ensure_admin && python manage.py rebuild_index --stale && daphne -b 0.0.0.0 -p 8000 raggen.asgi:application"]

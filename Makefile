@@ -37,6 +37,7 @@ run: install ## Set up and serve on http://127.0.0.1:8000 (SQLite, no Redis, no 
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py rebuild_index --stale
 	@echo "RAGGEN is serving on http://$(HOST):$(PORT)/ (Ctrl+C stops it)"
 	$(BIN)/daphne -b $(HOST) -p $(PORT) raggen.asgi:application
 

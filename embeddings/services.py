@@ -530,11 +530,26 @@ def _batch_vectors(
     return ids, vectors, [tokenize(_keyword_text(c)) for c in batch]
 
 
+def index_stale_reason(kb: KnowledgeBase) -> str | None:
+    """Why ``kb``'s index files must be rebuilt before they serve (missing while chunks have
+    vectors, damaged, built by another tokenizer version), or None. Reads only the manifest,
+    so that ``rebuild_index --stale`` can check every knowledge base at start-up."""
+    index = _index(kb.pk)
+    if not index.manifest_path.exists():
+        if Chunk.objects.filter(knowledge_base=kb, vector__isnull=False).exists():
+            return "missing"
+        return None
+    return index.stale_reason()
+
+
 def _snapshot(kb: KnowledgeBase) -> store.Snapshot:
     """The current index of ``kb``, rebuilt from the database when missing or damaged."""
     index = _index(kb.pk)
     try:
         snap = index.snapshot()
+    except store.StaleIndex as exc:
+        logger.warning("index of knowledge base %s is outdated (%s): rebuilding", kb.pk, exc)
+        return rebuild_index(kb)
     except store.IndexCorrupt as exc:
         logger.warning("index of knowledge base %s is damaged (%s): rebuilding", kb.pk, exc)
         return rebuild_index(kb)

@@ -274,6 +274,22 @@ class KnowledgeBaseIndex:
         except (ValueError, KeyError, TypeError) as exc:
             raise IndexCorrupt(f"{self.manifest_path}: {exc}") from exc
 
+    def stale_reason(self) -> str | None:
+        """Why this folder's index cannot serve as it is (damaged manifest, another tokenizer
+        version), or None; reads only the manifest. A missing index is not stale here: the
+        caller knows whether it should exist."""
+        try:
+            manifest = self._read_manifest()
+        except IndexCorrupt as exc:
+            return str(exc)
+        stale = manifest is not None and manifest.segments
+        if stale and manifest is not None and manifest.tokenizer != keyword.TOKENIZER_VERSION:
+            return (
+                f"BM25 tokens of tokenizer version {manifest.tokenizer}, "
+                f"not {keyword.TOKENIZER_VERSION}"
+            )
+        return None
+
     def snapshot(self) -> Snapshot:
         """The current version, reloading what changed since the last call.
 

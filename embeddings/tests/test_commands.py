@@ -23,6 +23,36 @@ def test_rebuild_index_restores_a_deleted_index_folder(kb):
     assert (services.index_folder(kb.pk) / "manifest.json").exists()
 
 
+def test_rebuild_index_stale_rebuilds_only_outdated_or_missing_indexes(alice, kb):
+    from embeddings import keyword
+    from embeddings.tests.factories import make_kb
+
+    current, outdated, missing = kb, make_kb(alice, name="old"), make_kb(alice, name="gone")
+    for each in (current, outdated, missing):
+        _, chunks = make_document(each, ["apple pie", "banana bread"])
+        services.index_chunks(each, chunks)
+    manifest_path = services.index_folder(outdated.pk) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tokenizer"] = keyword.TOKENIZER_VERSION - 1
+    manifest_path.write_text(json.dumps(manifest))
+    services.knowledge_base_index_delete(missing.pk)
+    current_manifest = (services.index_folder(current.pk) / "manifest.json").read_text()
+
+    out = io.StringIO()
+    call_command("rebuild_index", "--stale", stdout=out)
+
+    lines = out.getvalue()
+    assert f"knowledge base {outdated.pk} (old): BM25 tokens of tokenizer version" in lines
+    assert f"knowledge base {missing.pk} (gone): missing" in lines
+    assert f"knowledge base {current.pk} " not in lines
+    assert json.loads(manifest_path.read_text())["tokenizer"] == keyword.TOKENIZER_VERSION
+    assert (services.index_folder(missing.pk) / "manifest.json").exists()
+    assert (services.index_folder(current.pk) / "manifest.json").read_text() == current_manifest
+    again = io.StringIO()
+    call_command("rebuild_index", "--stale", stdout=again)
+    assert again.getvalue() == ""
+
+
 def test_rebuild_index_names_an_unknown_knowledge_base():
     with pytest.raises(CommandError, match="no knowledge base with id 424242"):
         call_command("rebuild_index", "--kb", "424242")

@@ -1,5 +1,7 @@
-"""``manage.py rebuild_index [--kb ID]``: rebuild knowledge bases' index files from the database
-(re-embedding chunks of another model through the cache)."""
+"""``manage.py rebuild_index [--kb ID] [--stale]``: rebuild knowledge bases' index files from the
+database (re-embedding chunks of another model through the cache). ``--stale``: only those whose
+files are missing, damaged or built by another tokenizer version (run at start-up by ``make run``
+and the Docker image, so that an upgrade does not make the first search wait for a rebuild)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--kb", type=int, action="append", help="knowledge base id (repeatable)"
         )
+        parser.add_argument(
+            "--stale",
+            action="store_true",
+            help="only knowledge bases whose index is missing, damaged or outdated",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         kbs = KnowledgeBase.objects.order_by("pk")
@@ -30,6 +37,11 @@ class Command(BaseCommand):
                     f"no knowledge base with id {', '.join(map(str, sorted(missing)))}"
                 )
         for kb in kbs:
+            if options["stale"]:
+                reason = services.index_stale_reason(kb)
+                if reason is None:
+                    continue
+                self.stdout.write(f"knowledge base {kb.pk} ({kb.name}): {reason}")
             started = time.perf_counter()
             snapshot = services.rebuild_index(kb)
             self.stdout.write(
