@@ -60,7 +60,7 @@ def no_good_context(*, knowledge_base_ids: Sequence[int], retrieval: Retrieval) 
 
 def usage_record_answer(
     *,
-    message_id: int,
+    message_id: int | None,
     conversation_id: int | None,
     user_id: int | None,
     provider: str,
@@ -76,30 +76,31 @@ def usage_record_answer(
     question: str = "",
     retrieval: Retrieval = Retrieval(None, None),
 ) -> UsageRecord:
-    """Record (or, for the same message, replace) the usage of one finished answer."""
-    record, _created = UsageRecord.objects.update_or_create(
-        message_id=message_id,
-        defaults={
-            "conversation_id": conversation_id,
-            "user_id": user_id,
-            "provider": provider,
-            "model": model,
-            "status": status,
-            "error_kind": error_kind[:100],
-            "error": error,
-            "prompt_tokens": max(prompt_tokens, 0),
-            "completion_tokens": max(completion_tokens, 0),
-            "first_token_ms": first_token_ms,
-            "total_ms": max(total_ms, 0),
-            "knowledge_base_ids": sorted(knowledge_base_ids),
-            "question": question,
-            "passages_retrieved": retrieval.passages,
-            "best_score": retrieval.best_score,
-            "no_good_context": no_good_context(
-                knowledge_base_ids=knowledge_base_ids, retrieval=retrieval
-            ),
-        },
-    )
+    """Record (or, for the same message, replace) the usage of one finished answer;
+    ``message_id`` None: its message is gone (the conversation was deleted mid-answer)."""
+    values = {
+        "conversation_id": conversation_id,
+        "user_id": user_id,
+        "provider": provider,
+        "model": model,
+        "status": status,
+        "error_kind": error_kind[:100],
+        "error": error,
+        "prompt_tokens": max(prompt_tokens, 0),
+        "completion_tokens": max(completion_tokens, 0),
+        "first_token_ms": first_token_ms,
+        "total_ms": max(total_ms, 0),
+        "knowledge_base_ids": sorted(knowledge_base_ids),
+        "question": question,
+        "passages_retrieved": retrieval.passages,
+        "best_score": retrieval.best_score,
+        "no_good_context": no_good_context(
+            knowledge_base_ids=knowledge_base_ids, retrieval=retrieval
+        ),
+    }
+    if message_id is None:
+        return UsageRecord.objects.create(**values)
+    record, _created = UsageRecord.objects.update_or_create(message_id=message_id, defaults=values)
     return record
 
 

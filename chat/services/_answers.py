@@ -60,6 +60,7 @@ class _Turn:
     answer's question is already saved: ``question_id``)."""
 
     conversation_id: int
+    user_id: int
     request: AnswerRequest
     question_id: int | None = None
     title: str = ""  # the conversation's title to set, when it has none
@@ -161,7 +162,7 @@ def _turn_prepare(
         instructions=conversation.system_prompt,
     )
     title = "" if conversation.title else title_from_question(content)
-    return _Turn(conversation.pk, request, question_id, title)
+    return _Turn(conversation.pk, int(user.pk or 0), request, question_id, title)
 
 
 def _turn_prepare_and_retrieve(**options: Any) -> _Turn:
@@ -231,7 +232,9 @@ def _existing(model: type[Chunk] | type[Document], ids: Iterable[int | None]) ->
 
 
 @transaction.atomic
-def _save_final(message_id: int, outcome: _Outcome, request: AnswerRequest) -> None:
+def _save_final(
+    message_id: int, outcome: _Outcome, request: AnswerRequest, user_id: int | None
+) -> None:
     started = request.started
     cited = outcome.citations
     if cited is None:  # stopped or failed: the sources the partial text cited so far
@@ -251,11 +254,14 @@ def _save_final(message_id: int, outcome: _Outcome, request: AnswerRequest) -> N
             prompt_tokens=usage["prompt_tokens"],
             completion_tokens=usage["completion_tokens"],
         )
-    if not Message.objects.filter(pk=message_id).update(**fields):
-        return  # the conversation was deleted meanwhile
-    provider, model, conversation_id, user_id = Message.objects.filter(pk=message_id).values_list(
-        "provider", "model", "conversation_id", "conversation__owner_id"
-    )[0]
+    saved = bool(Message.objects.filter(pk=message_id).update(**fields))
+    conversation_id: int | None = None
+    if saved:
+        provider, model, conversation_id = Message.objects.filter(pk=message_id).values_list(
+            "provider", "model", "conversation_id"
+        )[0]
+    else:  # the conversation was deleted meanwhile: what was spent still counts (quotas)
+        provider, model = request.provider, usage["model"] if usage else request.model
     record_answer(
         provider,
         model,
@@ -265,7 +271,7 @@ def _save_final(message_id: int, outcome: _Outcome, request: AnswerRequest) -> N
         first_token_ms=outcome.first_token_ms,
     )
     usage_record_answer(
-        message_id=message_id,
+        message_id=message_id if saved else None,
         conversation_id=conversation_id,
         user_id=user_id,
         provider=provider,
@@ -281,6 +287,8 @@ def _save_final(message_id: int, outcome: _Outcome, request: AnswerRequest) -> N
         question=request.question,
         retrieval=retrieval_of(request.passages),
     )
+    if not saved:
+        return
     # A chunk or document may have been deleted while the answer streamed: keep the copy.
     chunks = _existing(Chunk, (c["chunk_id"] for c in cited))
     documents = _existing(Document, (c["document_id"] for c in cited))
@@ -412,7 +420,9 @@ async def _answer(run: Run, turn: _Turn) -> None:
             outcome.citations = None
         try:
             if saved is not None:
-                await database_sync_to_async(_save_final)(saved.message_id, outcome, turn.request)
+                await database_sync_to_async(_save_final)(
+                    saved.message_id, outcome, turn.request, turn.user_id
+                )
         except Exception:
             logger.exception("answer in conversation %s could not be saved", turn.conversation_id)
         finally:

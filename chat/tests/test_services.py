@@ -320,6 +320,17 @@ async def test_deleting_a_conversation_mid_answer_stops_it_without_errors(
     assert events[-1]["status"] == "stopped"
     assert not await db(Message.objects.exists)()
     assert "could not be saved" not in caplog.text
+    # What was spent still counts for the owner's quota and the analytics.
+    from chat.models import UsageRecord
+
+    records = await db(
+        lambda: list(
+            UsageRecord.objects.values_list(
+                "user_id", "message_id", "status", "provider", "question"
+            )
+        )
+    )()
+    assert records == [(alice.pk, None, "stopped", "openai", "Q")]
 
 
 async def test_an_answer_stopped_by_another_process_notices_at_its_next_save(
