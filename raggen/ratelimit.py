@@ -89,6 +89,17 @@ def rate_limit_request(scope: Scope, request: Any) -> None:
 
 
 async def rate_limit_async(scope: Scope, *, user: Any) -> None:
-    """:func:`rate_limit` from async code (a consumer): the cache is called off the event loop,
-    since Redis is a network round trip."""
+    """:func:`rate_limit` from async code (a consumer). A cache over the network (Redis) is
+    called off the event loop; the in-process one is called directly (no I/O to wait for, and
+    a hop to a thread costs a chat's first token ~0.5 ms); no limit: nothing to count."""
+    if _limit(scope) <= 0:
+        return
+    if _in_process_cache():
+        rate_limit(scope, user=user)
+        return
     await sync_to_async(rate_limit, thread_sensitive=False)(scope, user=user)
+
+
+def _in_process_cache() -> bool:
+    backend = str(settings.CACHES.get("default", {}).get("BACKEND", ""))
+    return backend.endswith(("LocMemCache", "DummyCache"))

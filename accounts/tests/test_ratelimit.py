@@ -138,6 +138,54 @@ async def test_the_websocket_refuses_a_question_past_the_limit_with_a_typed_erro
     await comm.disconnect()
 
 
+async def test_an_in_process_cache_counts_on_the_loop_and_a_network_cache_off_it(
+    alice, settings, monkeypatch
+):
+    from raggen import ratelimit
+
+    hops: list[Any] = []
+
+    def sync_to_async(fn: Any, **kwargs: Any) -> Any:
+        hops.append(fn)
+
+        async def call(*args: Any, **kw: Any) -> Any:
+            return fn(*args, **kw)
+
+        return call
+
+    monkeypatch.setattr(ratelimit, "sync_to_async", sync_to_async)
+    settings.RATE_LIMIT_CHAT_PER_MINUTE = 1
+    await ratelimit.rate_limit_async("chat", user=alice)  # local memory: no hop
+    with pytest.raises(RateLimited):
+        await ratelimit.rate_limit_async("chat", user=alice)
+    assert hops == []
+
+    monkeypatch.setattr(ratelimit, "_in_process_cache", lambda: False)  # as with Redis
+    with pytest.raises(RateLimited):
+        await ratelimit.rate_limit_async("chat", user=alice)
+    assert hops == [ratelimit.rate_limit]
+
+    settings.RATE_LIMIT_CHAT_PER_MINUTE = 0  # no limit: nothing counted, no hop
+    await ratelimit.rate_limit_async("chat", user=alice)
+    assert hops == [ratelimit.rate_limit]
+
+
+def test_only_local_memory_and_dummy_caches_count_as_in_process(settings):
+    from raggen.ratelimit import _in_process_cache
+
+    backends = {
+        "django.core.cache.backends.locmem.LocMemCache": True,
+        "django.core.cache.backends.dummy.DummyCache": True,
+        "django.core.cache.backends.redis.RedisCache": False,
+        "django.core.cache.backends.db.DatabaseCache": False,
+    }
+    seen = {}
+    for backend in backends:
+        settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": "x"}}
+        seen[backend] = _in_process_cache()
+    assert seen == backends
+
+
 # --- Across processes, through Redis ------------------------------------------------------------
 
 _CLIENT = """
