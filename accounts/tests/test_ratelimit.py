@@ -24,6 +24,20 @@ from raggen.ratelimit import RateLimited, rate_limit_hit
 API = "/api/v1"
 
 
+@pytest.fixture(autouse=True)
+def _mid_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limiter's clock starts in the middle of a one-minute window and runs on from there:
+    a test's requests must not straddle a window boundary, where the count starts again."""
+    import types
+
+    from raggen import ratelimit
+
+    started = time.time()
+    middle = (started // ratelimit.WINDOW + 0.5) * ratelimit.WINDOW
+    clock = types.SimpleNamespace(time=lambda: middle + (time.time() - started))
+    monkeypatch.setattr(ratelimit, "time", clock)
+
+
 def test_a_window_allows_the_limit_then_refuses_until_it_ends():
     hits = [rate_limit_hit(scope="t", key="k", limit=3, now=120.0 + s) for s in (0, 10, 20)]
     assert hits == [1, 2, 3]
