@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -33,6 +33,7 @@ _lock = threading.Lock()
 _snapshot: dict[str, str] = {}
 _loaded_at = float("-inf")
 _loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raggen-provider-secrets")
+_pending: Future[None] | None = None
 
 
 def _fernet() -> Fernet | None:
@@ -111,12 +112,35 @@ def refresh() -> None:
         _snapshot, _loaded_at = values, time.monotonic()
 
 
+def _refresh_logged() -> None:
+    try:
+        refresh()
+    except Exception:  # a missing table during migrate, a database hiccup
+        logger.exception("provider settings could not be loaded; using the environment")
+
+
+def _refresh_in_background() -> None:
+    """Start a reload on the loader thread unless one is under way; the event loop does not
+    wait for it (every answer asks for a provider: one in ten seconds would wait for a query)."""
+    global _pending
+    with _lock:
+        if _pending is not None and not _pending.done():
+            return
+        _pending = _loader.submit(_refresh_logged)
+
+
 def overrides() -> Mapping[str, str]:
-    """The decrypted managed settings (the registry's overrides source)."""
+    """The decrypted managed settings (the registry's overrides source). In the event loop a
+    stale snapshot is served while it is reloaded in the background; only the first load
+    waits."""
     if time.monotonic() - _loaded_at > REFRESH_SECONDS:
         try:
-            refresh()
-        except Exception:  # a missing table during migrate, a database hiccup
-            logger.exception("provider settings could not be loaded; using the environment")
-            return dict(_snapshot)
+            asyncio.get_running_loop()
+            in_event_loop = True
+        except RuntimeError:
+            in_event_loop = False
+        if in_event_loop and _loaded_at != float("-inf"):
+            _refresh_in_background()
+        else:
+            _refresh_logged()
     return dict(_snapshot)

@@ -114,6 +114,34 @@ def test_values_are_read_from_async_code_too(gigachat):
     assert asyncio.run(inside_the_event_loop())
 
 
+def test_in_the_event_loop_a_stale_snapshot_is_served_while_it_reloads(gigachat, monkeypatch):
+    import threading
+    import time
+
+    provider_secrets.refresh()  # loaded once, without the value
+    provider_secrets.provider_secret_set(name="GIGACHAT_CREDENTIALS", value=gigachat.credentials)
+    provider_secrets._snapshot = {}  # as another process would still see it
+    provider_secrets._loaded_at = time.monotonic() - 60  # stale
+    release = threading.Event()
+    real_load = provider_secrets._load
+
+    def slow_load() -> dict[str, str]:
+        assert release.wait(10)
+        return real_load()
+
+    monkeypatch.setattr(provider_secrets, "_load", slow_load)
+
+    async def read() -> bool:
+        return bool(provider_secrets.overrides().get("GIGACHAT_CREDENTIALS"))
+
+    assert asyncio.run(read()) is False  # served at once, the old snapshot
+    release.set()
+    pending = provider_secrets._pending
+    assert pending is not None
+    pending.result(timeout=10)
+    assert asyncio.run(read()) is True  # the reload has landed
+
+
 def test_without_a_key_nothing_can_be_stored(settings, staff_client):
     settings.PROVIDER_SECRETS_KEY = ""
 
