@@ -41,6 +41,19 @@ def _fresh_cache() -> None:
         caches["default"].clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_connection_left_in_the_sync_thread() -> Iterator[None]:
+    """Django's async ORM calls (``acount()``, ``aget()``...) from an async test run on asgiref's
+    one sync thread and leave their connection open there (``database_sync_to_async`` closes
+    its own). Closed after each test: on PostgreSQL an open one makes the test database's
+    teardown warn that it "is being accessed by other users"."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=30)
+
+
 @pytest.fixture
 def password() -> str:
     return "correct horse battery staple 42"
