@@ -99,15 +99,18 @@ def _load() -> dict[str, str]:
     return values
 
 
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def refresh() -> None:
     """Reload the snapshot now (from sync or async code)."""
     global _snapshot, _loaded_at
-    try:
-        asyncio.get_running_loop()
-        in_event_loop = True
-    except RuntimeError:
-        in_event_loop = False
-    values = _loader.submit(_load).result() if in_event_loop else _load()
+    values = _loader.submit(_load).result() if _in_event_loop() else _load()
     with _lock:
         _snapshot, _loaded_at = values, time.monotonic()
 
@@ -134,12 +137,7 @@ def overrides() -> Mapping[str, str]:
     stale snapshot is served while it is reloaded in the background; only the first load
     waits."""
     if time.monotonic() - _loaded_at > REFRESH_SECONDS:
-        try:
-            asyncio.get_running_loop()
-            in_event_loop = True
-        except RuntimeError:
-            in_event_loop = False
-        if in_event_loop and _loaded_at != float("-inf"):
+        if _in_event_loop() and _loaded_at != float("-inf"):
             _refresh_in_background()
         else:
             _refresh_logged()

@@ -7,7 +7,6 @@ all go through them. Roles: the owner (everything), an editor (documents and set
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.db.models import (
@@ -107,25 +106,10 @@ def knowledge_base_role(kb: KnowledgeBase, user: User) -> str | None:
     return share.role if share else None
 
 
-def knowledge_base_ids_readable(user: User, kb_ids: Iterable[int]) -> list[int]:
-    """The ids among ``kb_ids`` that ``user`` may still read, in the given order (a conversation
-    keeps its knowledge bases when sharing is withdrawn; retrieval must then skip them)."""
-    wanted = list(dict.fromkeys(kb_ids))
-    if not wanted or not user.is_authenticated:
-        return []
-    readable = set(
-        KnowledgeBase.objects.filter(_readable_filter(user), pk__in=wanted).values_list(
-            "pk", flat=True
-        )
-    )
-    return [kb_id for kb_id in wanted if kb_id in readable]
-
-
-def knowledge_base_ids_readable_among(
-    user: User, knowledge_bases: QuerySet[KnowledgeBase]
-) -> list[int]:
+def knowledge_base_ids_readable(user: User, knowledge_bases: QuerySet[KnowledgeBase]) -> list[int]:
     """The ids of ``knowledge_bases`` that ``user`` may still read, in id order, in one query
-    (a conversation's knowledge bases, for instance)."""
+    (a conversation keeps its knowledge bases when sharing is withdrawn; retrieval must then
+    skip them)."""
     if not user.is_authenticated:
         return []
     return list(

@@ -34,7 +34,7 @@ from chat.services._conversations import conversation_update, title_from_questio
 from chat.services._runs import Run, runs
 from chat.usage import retrieval_of, usage_record_answer
 from documents.models import Chunk, Document
-from documents.selectors import knowledge_base_ids_readable_among
+from documents.selectors import knowledge_base_ids_readable
 from providers.base import ChatMessage
 from providers.errors import ProviderError
 from providers.registry import default_provider_name
@@ -156,7 +156,7 @@ def _turn_prepare(
         history=_history(conversation, question_id),
         # Only those the owner may still read: sharing can be withdrawn after attaching.
         knowledge_base_ids=tuple(
-            knowledge_base_ids_readable_among(user, conversation.knowledge_bases.all())
+            knowledge_base_ids_readable(user, conversation.knowledge_bases.all())
         ),
         document_ids=tuple(documents) if documents else None,
         instructions=conversation.system_prompt,
