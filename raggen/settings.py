@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "raggen.observability.RequestIdMiddleware",
     "raggen.observability.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -319,6 +320,29 @@ if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Content-Security-Policy (django-csp) on every response ------------------------------------
+# Scripts, styles, images, fonts and connections (websockets included: CSP3's 'self' covers ws/wss
+# of the same host) come from our own origin only; no inline script or style, no plugins, no
+# <base>, no framing. Images may also be data: URLs (never remote: an answer cannot leak data
+# through an image URL). A response that already carries a CSP header (the original files'
+# "sandbox") keeps its own. Forms post to our origin; with a social login configured its
+# provider's redirect chain also needs https: targets (Chromium checks form-action on redirects).
+_FORM_ACTION = ["'self'", "https:"] if SOCIALACCOUNT_PROVIDERS else ["'self'"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": _FORM_ACTION,
+    }
+}
 
 # --- Logging: a request id on every line; JSON lines with LOG_FORMAT=json ----------------------
 LOG_FORMAT = env_choice("LOG_FORMAT", ("text", "json"), "text")
