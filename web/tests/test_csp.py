@@ -66,8 +66,11 @@ def test_a_policy_set_by_the_view_is_kept(rf: RequestFactory):
         return response
 
     response = CSPMiddleware(view)(rf.get("/api/v1/documents/1/file"))
+    assert isinstance(response, HttpResponse)
     assert response["Content-Security-Policy"] == "sandbox"
-    _assert_policy(CSPMiddleware(lambda request: HttpResponse("<p>hi</p>"))(rf.get("/")))
+    page = CSPMiddleware(lambda request: HttpResponse("<p>hi</p>"))(rf.get("/"))
+    assert isinstance(page, HttpResponse)
+    _assert_policy(page)
 
 
 # What a strict policy refuses, written into a template: an event-handler attribute, a style
