@@ -6,6 +6,8 @@ test_browser_csp.py checks the same pages in Chromium."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +100,29 @@ def test_no_template_holds_inline_script_or_style():
         for match in pattern.finditer(path.read_text(encoding="utf-8"))
     ]
     assert found == []
+
+
+def _form_action(**env: str) -> str:
+    from conftest import subprocess_env
+
+    code = (
+        "from django.conf import settings; "
+        "print(' '.join(settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['form-action']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=subprocess_env(**{"YANDEX_OAUTH_CLIENT_ID": "", "OIDC_CLIENT_ID": "", **env}),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return result.stdout.strip()
+
+
+def test_forms_post_to_our_origin_unless_a_social_login_must_redirect_off_it():
+    """Chromium checks form-action on the redirects that follow a POST: allauth's provider
+    button posts to us and is redirected to the provider, so that needs https: targets."""
+    assert _form_action() == "'self'"
+    assert _form_action(YANDEX_OAUTH_CLIENT_ID="app") == "'self' https:"
