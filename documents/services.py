@@ -283,7 +283,12 @@ def document_upload(
     Raises :class:`PayloadTooLarge` past ``UPLOAD_MAX_BYTES`` and :class:`InvalidInput` for an
     empty file or a type RAGGEN cannot read.
     """
-    from documents.detect import detect_type, sanitize_filename
+    from documents.detect import (
+        detect_type,
+        sanitize_filename,
+        stored_filename,
+        title_from_filename,
+    )
     from documents.readers import UnreadableDocument
 
     safe_name = sanitize_filename(name)
@@ -301,11 +306,26 @@ def document_upload(
         if existing is not None:
             return UploadResult(safe_name, existing, duplicate=True)
         document = _create_document(
-            knowledge_base, user, safe_name, title, file_type, sha256, size, path, replaces, queue
+            knowledge_base,
+            user,
+            _StoredName(safe_name, stored_filename(safe_name, file_type)),
+            title or (replaces.title if replaces is not None else title_from_filename(name)),
+            file_type,
+            sha256,
+            size,
+            path,
+            replaces,
+            queue,
         )
     finally:
         path.unlink(missing_ok=True)
     return UploadResult(safe_name, document, duplicate=False)
+
+
+@dataclass(frozen=True)
+class _StoredName:
+    original: str  # sanitized, shown to users
+    stored: str  # the same stem with the detected type's extension, bounded in bytes
 
 
 def _find_duplicate(knowledge_base: KnowledgeBase, sha256: str) -> Document | None:
@@ -320,7 +340,7 @@ def _find_duplicate(knowledge_base: KnowledgeBase, sha256: str) -> Document | No
 def _create_document(
     knowledge_base: KnowledgeBase,
     user: User | AnonymousUser | None,
-    name: str,
+    name: _StoredName,
     title: str,
     file_type: str,
     sha256: str,
@@ -333,14 +353,12 @@ def _create_document(
     from raggen.background import enqueue_on_commit
 
     with transaction.atomic():
-        if replaces is not None:
-            if replaces.knowledge_base_id != knowledge_base.pk:
-                raise InvalidInput(_("A new version must go into the same knowledge base."))
-            title = title or replaces.title
+        if replaces is not None and replaces.knowledge_base_id != knowledge_base.pk:
+            raise InvalidInput(_("A new version must go into the same knowledge base."))
         document = Document(
             knowledge_base=knowledge_base,
-            title=(title or Path(name).stem)[:500],
-            original_name=name,
+            title=title[:500],
+            original_name=name.original,
             file_type=file_type,
             size=size,
             sha256=sha256,
@@ -350,7 +368,7 @@ def _create_document(
             is_current=replaces is None,
         )
         with path.open("rb") as handle:
-            document.file.save(name, File(handle), save=False)
+            document.file.save(name.stored, File(handle), save=False)
         document.save()
         transaction.on_commit(lambda: _announce(document))
         if queue:
