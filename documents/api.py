@@ -22,6 +22,7 @@ from documents.schemas import (
     KnowledgeBasePatch,
     KnowledgeBaseUpdateOut,
     ShareIn,
+    ShareInviteOut,
     ShareOut,
     SharePatch,
     UploadItemOut,
@@ -86,15 +87,17 @@ def list_shares(request: HttpRequest, kb_id: int) -> list[KnowledgeBaseShare]:
     return list(selectors.knowledge_base_share_list(kb))
 
 
-@router.post("/knowledge-bases/{kb_id}/shares", response={201: ShareOut, **_ERRORS})
+@router.post("/knowledge-bases/{kb_id}/shares", response={202: ShareInviteOut, **_ERRORS})
 def share_knowledge_base(request: HttpRequest, kb_id: int, payload: ShareIn) -> Status[Any]:
     """Share with a user by user name or e-mail as ``viewer`` (search and chat) or ``editor``
-    (also upload, delete and change settings); sharing again changes the role."""
+    (also upload, delete and change settings); sharing again changes the role. The answer is
+    the same whether or not such a user exists (no user enumeration): list the shares to see
+    who has access."""
     kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
-    share = services.knowledge_base_share(
+    detail = services.knowledge_base_share_invite(
         knowledge_base=kb, actor=request.user, user=payload.user, role=payload.role
     )
-    return Status(201, share)
+    return Status(202, {"detail": detail})
 
 
 @router.patch("/knowledge-bases/{kb_id}/shares/{share_id}", response={200: ShareOut, **_ERRORS})
