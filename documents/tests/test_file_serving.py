@@ -66,7 +66,7 @@ def test_an_html_pdf_polyglot_is_served_as_a_sandboxed_pdf_download(
     _assert_sandboxed(response)
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"] == 'attachment; filename="report.pdf"'
-    assert b"".join(response.streaming_content) == polyglot
+    assert response.getvalue() == polyglot
 
 
 def test_a_real_pdf_opens_inline_as_application_pdf(
