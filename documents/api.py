@@ -11,6 +11,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.responses import Status
 
 from documents import selectors, services
+from documents.detect import stored_filename
 from documents.models import Document, KnowledgeBase, KnowledgeBaseShare
 from documents.schemas import (
     DocumentDetailOut,
@@ -21,6 +22,7 @@ from documents.schemas import (
     KnowledgeBasePatch,
     KnowledgeBaseUpdateOut,
     ShareIn,
+    ShareInviteOut,
     ShareOut,
     SharePatch,
     UploadItemOut,
@@ -85,15 +87,17 @@ def list_shares(request: HttpRequest, kb_id: int) -> list[KnowledgeBaseShare]:
     return list(selectors.knowledge_base_share_list(kb))
 
 
-@router.post("/knowledge-bases/{kb_id}/shares", response={201: ShareOut, **_ERRORS})
+@router.post("/knowledge-bases/{kb_id}/shares", response={202: ShareInviteOut, **_ERRORS})
 def share_knowledge_base(request: HttpRequest, kb_id: int, payload: ShareIn) -> Status[Any]:
     """Share with a user by user name or e-mail as ``viewer`` (search and chat) or ``editor``
-    (also upload, delete and change settings); sharing again changes the role."""
+    (also upload, delete and change settings); sharing again changes the role. The answer is
+    the same whether or not such a user exists (no user enumeration): list the shares to see
+    who has access."""
     kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
-    share = services.knowledge_base_share(
+    detail = services.knowledge_base_share_invite(
         knowledge_base=kb, actor=request.user, user=payload.user, role=payload.role
     )
-    return Status(201, share)
+    return Status(202, {"detail": detail})
 
 
 @router.patch("/knowledge-bases/{kb_id}/shares/{share_id}", response={200: ShareOut, **_ERRORS})
@@ -214,10 +218,37 @@ def retry_document(request: HttpRequest, doc_id: int) -> Status[Document]:
 
 @router.get("/documents/{doc_id}/file", response={200: None, **_ERRORS})
 def download_document(request: HttpRequest, doc_id: int) -> FileResponse:
-    """The original file; PDFs open inline so that ``#page=N`` shows the cited page."""
+    """The original file, typed by what detection decided, never by the uploaded name. A real
+    PDF opens inline so that ``#page=N`` shows the cited page; anything else is a download.
+    Every answer is sandboxed (``Content-Security-Policy: sandbox``) and never sniffed."""
     document = selectors.document_get_for_user(doc_id, request.user)
-    return FileResponse(
-        document.file.open("rb"),
-        as_attachment=document.file_type != "pdf",
-        filename=document.original_name,
+    return _file_response(document)
+
+
+_CONTENT_TYPES: dict[str, str] = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "txt": "text/plain; charset=utf-8",
+    "md": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+
+
+def _file_response(document: Document) -> FileResponse:
+    if not document.file:  # texts added through the vector API have no stored file
+        raise NotFound(_("This document has no original file."))
+    try:
+        handle = document.file.open("rb")
+    except FileNotFoundError:
+        raise NotFound(_("The original file of this document is missing.")) from None
+    inline = document.file_type == "pdf" and handle.read(5) == b"%PDF-"
+    handle.seek(0)
+    response = FileResponse(
+        handle,
+        as_attachment=not inline,
+        filename=stored_filename(document.original_name, document.file_type),
+        content_type=_CONTENT_TYPES.get(document.file_type, "application/octet-stream"),
     )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    return response

@@ -125,19 +125,65 @@ def _trim_partial(head: bytes) -> bytes:
 
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]]+", re.UNICODE)
 
+#: A stored name's bound in UTF-8 bytes (file systems allow 255 bytes per name, not characters;
+#: the rest is room for the storage's de-duplication suffix).
+MAX_NAME_BYTES: Final = 200
+#: A document title's bound in characters (taken from the file name when none is given).
+MAX_TITLE_CHARS: Final = 200
 
-def sanitize_filename(name: str, *, max_length: int = 150) -> str:
+_EXTENSIONS: Final[dict[str, str]] = {
+    "pdf": "pdf",
+    "docx": "docx",
+    "txt": "txt",
+    "md": "md",
+    "html": "html",
+}
+
+
+def sanitize_filename(name: str, *, max_bytes: int = MAX_NAME_BYTES) -> str:
     """A file name safe to store and show: no directories, no control or shell-special
-    characters, no leading dots, at most ``max_length`` characters with the extension kept.
-    Letters of any script (e.g. Cyrillic) are kept. Never returns an empty string."""
+    characters, no leading dots, at most ``max_bytes`` bytes in UTF-8 with the extension kept
+    and no character split. Letters of any script (e.g. Cyrillic) are kept. Never returns an
+    empty string."""
+    stem, suffix = _split(_clean(name))
+    suffix = suffix[:16]
+    stem = _cut_bytes(stem, max(1, max_bytes - len(suffix.encode()) - 1)).rstrip(" ._")
+    name = f"{stem}.{suffix}" if suffix and stem else stem or suffix
+    return name or "document"
+
+
+def stored_filename(name: str, file_type: str, *, max_bytes: int = MAX_NAME_BYTES) -> str:
+    """The name to store a file of detected ``file_type`` under: ``name``'s stem with the
+    extension of that type (``report.html`` detected as a PDF is stored as ``report.pdf``), at
+    most ``max_bytes`` bytes in UTF-8."""
+    stem, _suffix = _split(sanitize_filename(name, max_bytes=max_bytes))
+    return sanitize_filename(f"{stem or 'document'}.{_EXTENSIONS[file_type]}", max_bytes=max_bytes)
+
+
+def title_from_filename(name: str, *, max_chars: int = MAX_TITLE_CHARS) -> str:
+    """A title from a file name: its stem, cut at a word boundary with an ellipsis when longer
+    than ``max_chars`` characters (a single over-long word is cut where it must be)."""
+    text = _split(_clean(name))[0] or "document"
+    if len(text) <= max_chars:
+        return text
+    head = text[: max_chars - 1]
+    if text[max_chars - 1] != " " and " " in head:
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(" .,;:-_") + "…"
+
+
+def _clean(name: str) -> str:
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = _UNSAFE.sub("_", name).strip(" ._")
-    name = re.sub(r"_{2,}", "_", re.sub(r"\s+", " ", name))
+    return re.sub(r"_{2,}", "_", re.sub(r"\s+", " ", name))
+
+
+def _split(name: str) -> tuple[str, str]:
     stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
-    suffix = suffix[:16]
-    stem = stem[: max(1, max_length - len(suffix) - 1)].rstrip(" ._")
-    name = f"{stem}.{suffix}" if suffix and stem else stem or suffix
-    return name or "document"
+    return (stem, suffix) if dot else (name, "")
+
+
+def _cut_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, never inside a character."""
+    return text.encode()[:limit].decode("utf-8", "ignore")

@@ -51,12 +51,19 @@ class ProgressManager:
             "pages_done": pages_done,
             "failure_reason": failure_reason,
         }
+        self._group_send({"type": "ingest.progress", "payload": payload}, f"document {document_id}")
+
+    def access_changed(self) -> None:
+        """Tells the knowledge base's listeners that access was withdrawn (a share removed,
+        the knowledge base deleted): each checks its user's access again and closes if gone.
+        Advisory too: the listeners also check before forwarding each event."""
+        self._group_send({"type": "access.changed"}, "access change")
+
+    def _group_send(self, message: dict[str, object], what: str) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(
-                group_name(self.kb_id), {"type": "ingest.progress", "payload": payload}
-            )
+            async_to_sync(layer.group_send)(group_name(self.kb_id), message)
         except Exception:
-            logger.exception("could not send progress for document %s", document_id)
+            logger.exception("could not send %s of knowledge base %s", what, self.kb_id)

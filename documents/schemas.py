@@ -83,6 +83,10 @@ class SharePatch(Schema):
     role: str = Field(pattern="^(viewer|editor)$")
 
 
+class ShareInviteOut(Schema):
+    detail: str = Field(description="The same answer whether or not the user exists.")
+
+
 class ShareOut(Schema):
     id: int
     user_id: int

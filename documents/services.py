@@ -139,6 +139,7 @@ def knowledge_base_delete(kb: KnowledgeBase) -> None:
     files = list(kb.documents.values_list("file", flat=True))
     kb_id = kb.pk
     kb.delete()
+    _announce_access_change_on_commit(kb_id)
     knowledge_base_index_delete(kb_id)
     for name in set(files):
         _delete_stored_file(name)
@@ -157,30 +158,60 @@ def knowledge_base_reindex(kb: KnowledgeBase) -> int:
 
 
 def _find_user(identifier: str) -> Any:
-    """The active user whose username or e-mail is ``identifier`` (case-insensitive)."""
+    """The active user whose username or e-mail is ``identifier`` (case-insensitive), or
+    ``None``."""
     identifier = identifier.strip()
     users = get_user_model().objects.filter(is_active=True)
     match = users.filter(username__iexact=identifier).first()
     if match is None and "@" in identifier:
         match = users.filter(email__iexact=identifier).order_by("pk").first()
-    if match is None:
-        raise InvalidInput(
-            _("There is no active user %(name)r (give a user name or e-mail).")
-            % {"name": identifier}
-        )
     return match
+
+
+def _check_role(role: str) -> None:
+    if role not in ShareRole.values:
+        raise InvalidInput(
+            _("The role must be one of: %(roles)s.") % {"roles": ", ".join(ShareRole.values)}
+        )
 
 
 def knowledge_base_share(
     *, knowledge_base: KnowledgeBase, actor: Any, user: str, role: str
 ) -> KnowledgeBaseShare:
     """Give ``user`` (a user name or e-mail) ``role`` on ``knowledge_base``, or change their
-    role. Raises :class:`InvalidInput` for an unknown user, the owner, or a bad role."""
-    if role not in ShareRole.values:
-        raise InvalidInput(
-            _("The role must be one of: %(roles)s.") % {"roles": ", ".join(ShareRole.values)}
-        )
+    role. Raises :class:`InvalidInput` for an unknown user, the owner, or a bad role. For a
+    name typed by the owner, :func:`knowledge_base_share_invite` answers without telling
+    whether the user exists."""
+    _check_role(role)
     target = _find_user(user)
+    if target is None:
+        raise InvalidInput(
+            _("There is no active user %(name)r (give a user name or e-mail).")
+            % {"name": user.strip()}
+        )
+    return _share_with(knowledge_base, actor, target, role)
+
+
+def knowledge_base_share_invite(
+    *, knowledge_base: KnowledgeBase, actor: Any, user: str, role: str
+) -> str:
+    """Share ``knowledge_base`` with ``user`` (a user name or e-mail) as ``role`` when such an
+    active user exists, and do nothing otherwise. The returned message is the same either way,
+    so that sharing cannot be used to find out who has an account. Raises
+    :class:`InvalidInput` for a bad role or the owner's own name (which the owner knows)."""
+    _check_role(role)
+    target = _find_user(user)
+    if target is not None:
+        _share_with(knowledge_base, actor, target, role)
+    return _(
+        "If this user name or e-mail belongs to an active user, they can now use this "
+        "knowledge base. The list of shares shows who has access."
+    )
+
+
+def _share_with(
+    knowledge_base: KnowledgeBase, actor: Any, target: Any, role: str
+) -> KnowledgeBaseShare:
     if target.pk == knowledge_base.owner_id:
         raise InvalidInput(_("The owner already has full access to this knowledge base."))
     with transaction.atomic():
@@ -216,6 +247,7 @@ def knowledge_base_unshare(*, knowledge_base: KnowledgeBase, actor: Any, share_i
     if share is None:
         raise NotFound(_("This knowledge base is not shared with that user."))
     share.delete()
+    _announce_access_change_on_commit(knowledge_base.pk)
     sharing_changed.send(
         KnowledgeBase,
         knowledge_base=knowledge_base,
@@ -224,6 +256,14 @@ def knowledge_base_unshare(*, knowledge_base: KnowledgeBase, actor: Any, share_i
         before=share.role,
         after=None,
     )
+
+
+def _announce_access_change_on_commit(kb_id: int) -> None:
+    """Open progress sockets of ``kb_id`` check their user's access again (and close if it is
+    gone) once the change is committed."""
+    from documents.progress import ProgressManager
+
+    transaction.on_commit(lambda: ProgressManager(kb_id).access_changed())
 
 
 # --- uploads ------------------------------------------------------------------------------------
@@ -283,7 +323,12 @@ def document_upload(
     Raises :class:`PayloadTooLarge` past ``UPLOAD_MAX_BYTES`` and :class:`InvalidInput` for an
     empty file or a type RAGGEN cannot read.
     """
-    from documents.detect import detect_type, sanitize_filename
+    from documents.detect import (
+        detect_type,
+        sanitize_filename,
+        stored_filename,
+        title_from_filename,
+    )
     from documents.readers import UnreadableDocument
 
     safe_name = sanitize_filename(name)
@@ -301,11 +346,26 @@ def document_upload(
         if existing is not None:
             return UploadResult(safe_name, existing, duplicate=True)
         document = _create_document(
-            knowledge_base, user, safe_name, title, file_type, sha256, size, path, replaces, queue
+            knowledge_base,
+            user,
+            _StoredName(safe_name, stored_filename(safe_name, file_type)),
+            title or (replaces.title if replaces is not None else title_from_filename(name)),
+            file_type,
+            sha256,
+            size,
+            path,
+            replaces,
+            queue,
         )
     finally:
         path.unlink(missing_ok=True)
     return UploadResult(safe_name, document, duplicate=False)
+
+
+@dataclass(frozen=True)
+class _StoredName:
+    original: str  # sanitized, shown to users
+    stored: str  # the same stem with the detected type's extension, bounded in bytes
 
 
 def _find_duplicate(knowledge_base: KnowledgeBase, sha256: str) -> Document | None:
@@ -320,7 +380,7 @@ def _find_duplicate(knowledge_base: KnowledgeBase, sha256: str) -> Document | No
 def _create_document(
     knowledge_base: KnowledgeBase,
     user: User | AnonymousUser | None,
-    name: str,
+    name: _StoredName,
     title: str,
     file_type: str,
     sha256: str,
@@ -333,14 +393,12 @@ def _create_document(
     from raggen.background import enqueue_on_commit
 
     with transaction.atomic():
-        if replaces is not None:
-            if replaces.knowledge_base_id != knowledge_base.pk:
-                raise InvalidInput(_("A new version must go into the same knowledge base."))
-            title = title or replaces.title
+        if replaces is not None and replaces.knowledge_base_id != knowledge_base.pk:
+            raise InvalidInput(_("A new version must go into the same knowledge base."))
         document = Document(
             knowledge_base=knowledge_base,
-            title=(title or Path(name).stem)[:500],
-            original_name=name,
+            title=title[:500],
+            original_name=name.original,
             file_type=file_type,
             size=size,
             sha256=sha256,
@@ -350,7 +408,7 @@ def _create_document(
             is_current=replaces is None,
         )
         with path.open("rb") as handle:
-            document.file.save(name, File(handle), save=False)
+            document.file.save(name.stored, File(handle), save=False)
         document.save()
         transaction.on_commit(lambda: _announce(document))
         if queue:

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from documents.detect import detect_type, sanitize_filename
+from documents.detect import (
+    MAX_NAME_BYTES,
+    detect_type,
+    sanitize_filename,
+    stored_filename,
+    title_from_filename,
+)
 from documents.readers import UnreadableDocument
 
 from .conftest import make_docx, make_pdf, para
@@ -131,5 +137,27 @@ def test_sanitize_filename_strips_paths_and_unsafe_characters(name: str, expecte
 
 
 def test_sanitize_filename_shortens_long_names_and_keeps_the_extension() -> None:
-    result = sanitize_filename("a" * 500 + ".docx", max_length=100)
+    result = sanitize_filename("a" * 500 + ".docx", max_bytes=100)
     assert len(result) <= 100 and result.endswith(".docx")
+
+
+def test_a_long_cyrillic_name_is_bounded_in_bytes_without_splitting_a_letter() -> None:
+    name = ("Отчёт о проделанной работе " * 10)[:240] + ".docx"
+    result = sanitize_filename(name)
+    assert len(result.encode()) <= MAX_NAME_BYTES and result.endswith(".docx")
+    assert name.startswith(result.removesuffix(".docx"))  # a prefix, no broken character
+
+
+def test_the_stored_name_takes_the_extension_of_the_detected_type() -> None:
+    assert stored_filename("report.html", "pdf") == "report.pdf"
+    assert stored_filename("notes", "txt") == "notes.txt"
+    long = stored_filename("ж" * 300 + ".html", "pdf")
+    assert long.endswith(".pdf") and len(long.encode()) <= MAX_NAME_BYTES
+
+
+def test_a_long_title_is_cut_at_a_word_boundary_with_an_ellipsis() -> None:
+    words = ("Отчёт о проделанной работе за квартал " * 10).split()
+    title = title_from_filename(" ".join(words) + ".pdf", max_chars=60)
+    assert len(title) <= 60 and title.endswith("…")
+    assert title[:-1].split() == words[: len(title[:-1].split())]
+    assert title_from_filename("Short name.pdf") == "Short name"

@@ -197,7 +197,7 @@ CASES = [
     Case("DELETE", KB, _manage(204)),
     Case("POST", KB + "/reindex", _edit(202)),
     Case("GET", KB + "/shares", _manage(200)),
-    Case("POST", KB + "/shares", _manage(201), lambda w: {"user": "bob", "role": "viewer"}),
+    Case("POST", KB + "/shares", _manage(202), lambda w: {"user": "bob", "role": "viewer"}),
     Case("PATCH", KB + "/shares/{share_id}", _manage(200), lambda w: {"role": "editor"}),
     Case("DELETE", KB + "/shares/{share_id}", _manage(204)),
     Case("GET", KB + "/documents", _read(200)),

@@ -311,14 +311,18 @@
     var list = $("share-list"), error = $("share-error");
     var base = "/api/v1/knowledge-bases/" + kbId + "/shares";
     function updateEmpty() { $("share-empty").hidden = list.children.length > 0; }
+    // The answer is the same whether or not the user exists (no user enumeration): the list,
+    // read again, shows who has access.
     $("share-form").addEventListener("submit", function (event) {
       event.preventDefault();
       error.textContent = "";
-      R.api("POST", base, { user: $("share-user").value, role: $("share-role").value }).then(function (share) {
-        var existing = list.querySelector('li[data-share-id="' + share.id + '"]');
-        var row = shareRow(share);
-        if (existing) { list.replaceChild(row, existing); } else { list.appendChild(row); }
+      $("share-status").textContent = "";
+      R.api("POST", base, { user: $("share-user").value, role: $("share-role").value }).then(function (answer) {
+        $("share-status").textContent = answer.detail;
         $("share-user").value = "";
+        return R.api("GET", base);
+      }).then(function (shares) {
+        list.replaceChildren.apply(list, shares.map(shareRow));
         updateEmpty();
       }).catch(function (e) { error.textContent = e.message; });
     });
