@@ -290,6 +290,8 @@ INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 300, minimum=1)
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 INGEST_MAX_PAGES = env_int("INGEST_MAX_PAGES", 5000, minimum=1)
 INGEST_SWEEP_SECONDS = env_int("INGEST_SWEEP_SECONDS", 60, minimum=1)
+# Non-file request data Django holds in memory (JSON bodies, form fields): the embedding API's
+# largest batch fits; a larger body answers 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -319,6 +321,14 @@ if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Request bodies ------------------------------------------------------------------------------
+# The web process (``python -m raggen.server``) refuses a request body larger than this from its
+# Content-Length, or a chunked one once it passes this, before buffering it; the ASGI application
+# refuses the same under any other server (raggen.bodylimit). The largest upload plus room for
+# the multipart form around it. A proxy in front sets the same limit (README: "Production").
+REQUEST_BODY_OVERHEAD_BYTES = 1024 * 1024
+REQUEST_MAX_BYTES = UPLOAD_MAX_BYTES + REQUEST_BODY_OVERHEAD_BYTES
 
 # --- Logging: a request id on every line; JSON lines with LOG_FORMAT=json ----------------------
 LOG_FORMAT = env_choice("LOG_FORMAT", ("text", "json"), "text")
