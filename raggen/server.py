@@ -24,7 +24,6 @@ from typing import Any, ClassVar
 
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
-from twisted.internet import reactor
 
 from raggen.bodylimit import CONTENT_TYPE, refusal_body
 from raggen.env import exit_on_bad_environment
@@ -44,6 +43,7 @@ class CappedWebRequest(WebRequest):  # type: ignore[misc]
 
     #: Set by :func:`main` from ``REQUEST_MAX_BYTES``; 0 would mean no limit.
     max_body_bytes: ClassVar[int] = 0
+    content: Any  # Twisted's: where the body is stored (None until gotLength)
     _body_bytes = 0
     _refused = False
 
@@ -88,7 +88,7 @@ class CappedWebRequest(WebRequest):  # type: ignore[misc]
         channel.dataReceived = _drop
         channel.setTimeout(None)
         transport.loseWriteConnection()
-        reactor.callLater(LINGER_SECONDS, _close, transport)
+        channel.callLater(LINGER_SECONDS, lambda: _close(transport))
         peer = transport.getPeer()
         logger.warning(
             "refused a request body over %d bytes (%s) from %s",
