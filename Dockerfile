@@ -15,10 +15,11 @@ COPY requirements.txt .
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt
 
 COPY --chown=raggen . .
-RUN DEBUG=true python manage.py collectstatic --noinput --verbosity 0
+# A placeholder key: the build generates none into /data (the real one comes at run time).
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0
 
 USER raggen
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py ensure_admin && python manage.py rebuild_index --stale && daphne -b 0.0.0.0 -p 8000 raggen.asgi:application"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py ensure_admin && python manage.py rebuild_index --stale && python -m raggen.server -b 0.0.0.0 -p 8000 raggen.asgi:application"]

@@ -39,7 +39,7 @@ run: install ## Set up and serve on http://127.0.0.1:8000 (SQLite, no Redis, no 
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py rebuild_index --stale
 	@echo "RAGGEN is serving on http://$(HOST):$(PORT)/ (Ctrl+C stops it)"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) raggen.asgi:application
+	$(BIN)/python -m raggen.server -b $(HOST) -p $(PORT) raggen.asgi:application
 
 worker: install ## Run a Celery worker (needs REDIS_URL)
 	@test -n "$$REDIS_URL" || { echo "make worker needs REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0"; exit 2; }

@@ -220,13 +220,37 @@ def start_celery_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen
     )
 
 
+_STATIC_COLLECTED: set[str] = set()
+
+
+def collect_static(env: dict[str, str]) -> None:
+    """``manage.py collectstatic`` into the DATA_DIR of ``env``, once per test run: with DEBUG off
+    (the default) the server serves static files from there, as after ``make run``."""
+    key = env.get("DATA_DIR", "")
+    if key in _STATIC_COLLECTED:
+        return
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    _STATIC_COLLECTED.add(key)
+
+
+SERVER = [sys.executable, "-m", "raggen.server"]
+
+
 @contextmanager
 def running_daphne(env: dict[str, str], log_path: Path) -> Iterator[int]:
-    """daphne serving the app on a free loopback port (yielded) until the block ends."""
+    """The web process (daphne with the request body cap, ``python -m raggen.server``) serving
+    the app on a free loopback port (yielded) until the block ends."""
+    collect_static(env)
     port = free_port()
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "raggen.asgi:application"],
+            [*SERVER, "-b", "127.0.0.1", "-p", str(port), "raggen.asgi:application"],
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.conf import settings
 
+from raggen.bodylimit import BodySizeLimitMiddleware
 from raggen.locale import WebsocketLocaleMiddleware
 from raggen.routing import websocket_urlpatterns
 
@@ -44,7 +45,9 @@ class _SweeperOnFirstRequest:
 
 application = ProtocolTypeRouter(
     {
-        "http": _SweeperOnFirstRequest(django_asgi_app),
+        # Bodies over REQUEST_MAX_BYTES answer 413 before Django reads them (raggen.server already
+        # refuses them in daphne; this holds under any other server).
+        "http": BodySizeLimitMiddleware(_SweeperOnFirstRequest(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(
             WebsocketLocaleMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),

@@ -34,28 +34,40 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env_path("DATA_DIR", BASE_DIR / "data")
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a 500 then shows no traceback and no settings. DEBUG=true for development.
+DEBUG = env_bool("DEBUG", False)
 
 
-def _debug_secret_key() -> str:
-    # In development a key is generated once and kept, so sessions survive restarts.
+def _generated_secret_key() -> str:
+    """A key generated once into DATA_DIR/secret_key (mode 0600) and reused, so that sessions
+    survive restarts and processes sharing DATA_DIR agree. Created whole or not at all: written to
+    a private temporary file, then linked into place (a second process that loses the race reads
+    the winner's key)."""
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
+        fd, name = tempfile.mkstemp(dir=DATA_DIR, prefix=".secret_key-")  # mode 0600
+        temporary = Path(name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_urlsafe(50))
+            path.hardlink_to(temporary)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise EnvError(f"SECRET_KEY is unset and {path} cannot be read: {exc.strerror}") from None
+    if not key:
+        raise EnvError(f"SECRET_KEY is unset and {path} is empty: delete it or set SECRET_KEY")
+    return key
 
 
-SECRET_KEY = env_secret("SECRET_KEY")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
-if not DEBUG:
-    if not SECRET_KEY:
-        raise EnvError("SECRET_KEY is required when DEBUG is off: set it to a long random string")
-    if not ALLOWED_HOSTS:
-        raise EnvError("ALLOWED_HOSTS is required when DEBUG is off: a comma-separated host list")
-else:
-    SECRET_KEY = SECRET_KEY or _debug_secret_key()
-    ALLOWED_HOSTS = ALLOWED_HOSTS or ["localhost", "127.0.0.1", "[::1]", "testserver"]
+SECRET_KEY = env_secret("SECRET_KEY") or _generated_secret_key()
+# Unset: this machine only. A server reached by another name lists it here.
+LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or list(LOCAL_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -291,6 +303,8 @@ INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 300, minimum=1)
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 INGEST_MAX_PAGES = env_int("INGEST_MAX_PAGES", 5000, minimum=1)
 INGEST_SWEEP_SECONDS = env_int("INGEST_SWEEP_SECONDS", 60, minimum=1)
+# Non-file request data Django holds in memory (JSON bodies, form fields): the embedding API's
+# largest batch fits; a larger body answers 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -314,9 +328,14 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+# Default: HTTPS-only cookies once the server is reached by a real host name with DEBUG off; on
+# this machine's own names (plain HTTP on loopback, ``make run``) they would not be sent back.
+SESSION_COOKIE_SECURE = env_bool(
+    "SECURE_COOKIES", not DEBUG and not set(ALLOWED_HOSTS) <= set(LOCAL_HOSTS)
+)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-if env_bool("BEHIND_TLS_PROXY", False):
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -343,6 +362,32 @@ CONTENT_SECURITY_POLICY = {
         "form-action": _FORM_ACTION,
     }
 }
+
+# --- Request bodies ------------------------------------------------------------------------------
+# The web process (``python -m raggen.server``) refuses a request body larger than this from its
+# Content-Length, or a chunked one once it passes this, before buffering it; the ASGI application
+# refuses the same under any other server (raggen.bodylimit). The largest upload plus room for
+# the multipart form around it. A proxy in front sets the same limit (README: "Production").
+REQUEST_BODY_OVERHEAD_BYTES = 1024 * 1024
+REQUEST_MAX_BYTES = UPLOAD_MAX_BYTES + REQUEST_BODY_OVERHEAD_BYTES
+
+# --- Honest defaults: passwords, sign-in behind a proxy, metrics ----------------------------------
+# Passwords set at sign-up, reset or change, and the first administrator's.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# allauth's rate limits count the client address: behind our proxy, the one the proxy appended to
+# X-Forwarded-For (a client cannot forge it); otherwise the connection's own address.
+ALLAUTH_TRUSTED_PROXY_COUNT = 1 if BEHIND_TLS_PROXY else 0
+# /metrics answers a request carrying "Authorization: Bearer <METRICS_TOKEN>", or, when not behind
+# a proxy, one from this machine (loopback); anything else gets 403.
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
 
 # --- Logging: a request id on every line; JSON lines with LOG_FORMAT=json ----------------------
 LOG_FORMAT = env_choice("LOG_FORMAT", ("text", "json"), "text")

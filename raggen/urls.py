@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
@@ -8,6 +9,10 @@ from raggen import health
 from raggen.api import api, register_routers
 
 register_routers()
+
+# The admin signs in on the site's own login page (allauth), whose failed attempts are rate
+# limited (ACCOUNT_RATE_LIMITS "login_failed"): the admin's own form had no limit at all.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("", include("web.urls")),

@@ -7,7 +7,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -21,7 +23,15 @@ class Command(BaseCommand):
         if user_model.objects.filter(is_superuser=True).exists():
             self.stdout.write("An administrator already exists.")
             return
-        password = settings.ADMIN_PASSWORD or secrets.token_urlsafe(12)
+        # A configured password passes the same validators as everyone else's; a generated one
+        # (22 random characters) always does.
+        password = settings.ADMIN_PASSWORD or secrets.token_urlsafe(16)
+        if settings.ADMIN_PASSWORD:
+            candidate = user_model(username=settings.ADMIN_USERNAME, email=settings.ADMIN_EMAIL)
+            try:
+                validate_password(password, candidate)
+            except ValidationError as exc:
+                raise CommandError(f"ADMIN_PASSWORD is refused: {' '.join(exc.messages)}") from None
         user_model.objects.create_superuser(
             username=settings.ADMIN_USERNAME, email=settings.ADMIN_EMAIL, password=password
         )
