@@ -19,7 +19,7 @@ from providers.errors import ProviderNotConfigured, UnknownProvider
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-    from providers.embeddings import GigaChatEncoder, YandexEncoder
+    from providers._embeddings import GigaChatEncoder, YandexEncoder
 
 
 #: The settings an administrator may also set in the admin (stored encrypted by the app that
@@ -129,7 +129,7 @@ def _openai_options() -> dict[str, Any]:
 PROVIDERS: dict[str, _Entry] = {
     "offline": _Entry(
         label=_("Offline (quotes the passages)"),
-        adapter="providers.offline:OfflineProvider",
+        adapter="providers.offline.chat:OfflineProvider",
         how_to_configure=_("Always available; needs no key."),
         configured=lambda: True,
         options=dict,
@@ -137,7 +137,7 @@ PROVIDERS: dict[str, _Entry] = {
     ),
     "yandexgpt": _Entry(
         label="YandexGPT",
-        adapter="providers.yandexgpt:YandexGPTProvider",
+        adapter="providers.yandex.chat:YandexGPTProvider",
         how_to_configure=_(
             "Set YANDEX_API_KEY (a service-account API key) or YANDEX_IAM_TOKEN, and "
             "YANDEX_FOLDER_ID; optionally YANDEX_MODEL (yandexgpt-lite or yandexgpt)."
@@ -151,7 +151,7 @@ PROVIDERS: dict[str, _Entry] = {
     ),
     "gigachat": _Entry(
         label="GigaChat",
-        adapter="providers.gigachat:GigaChatProvider",
+        adapter="providers.gigachat.chat:GigaChatProvider",
         how_to_configure=_(
             "Set GIGACHAT_CREDENTIALS (the authorization key from the Sber developer cabinet) "
             "and GIGACHAT_SCOPE (GIGACHAT_API_PERS, GIGACHAT_API_B2B or GIGACHAT_API_CORP); "
@@ -163,7 +163,7 @@ PROVIDERS: dict[str, _Entry] = {
     ),
     "openai": _Entry(
         label=_("OpenAI-compatible"),
-        adapter="providers.openai_compat:OpenAICompatProvider",
+        adapter="providers.openai.chat:OpenAICompatProvider",
         how_to_configure=_(
             "Set OPENAI_BASE_URL to the server's /v1 URL (Ollama: http://127.0.0.1:11434/v1), "
             "OPENAI_MODEL, and OPENAI_API_KEY if the server needs one."
@@ -244,7 +244,7 @@ def get_encoder(name: str) -> GigaChatEncoder | YandexEncoder:
     ``yandex``: ``text-search-doc``, 256-d, whose ``for_queries()`` uses
     ``text-search-query``). Its ``name`` is what a knowledge base records. Raises
     ``UnknownProvider`` or ``ProviderNotConfigured`` like :func:`get_provider`."""
-    from providers.embeddings import GigaChatEncoder, YandexEncoder
+    from providers._embeddings import GigaChatEncoder, YandexEncoder
 
     if name not in ENCODER_NAMES:
         known = ", ".join(ENCODER_NAMES)

@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from embeddings import services
 from embeddings.models import CachedEmbedding
-from providers.embeddings import GigaChatEncoder
+from providers._embeddings import GigaChatEncoder
 from providers.fakes import GigaChatFake, YandexFake
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,7 +5,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from providers.embeddings import GigaChatEncoder, YandexEncoder
+from providers._embeddings import GigaChatEncoder, YandexEncoder
 from providers.errors import ProviderAuthError, ProviderBadRequest, ProviderNotConfigured
 from providers.fakes import GigaChatFake, YandexFake
 from providers.registry import get_encoder

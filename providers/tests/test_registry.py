@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from providers.errors import ProviderNotConfigured, UnknownProvider
-from providers.offline import OfflineProvider
+from providers.offline.chat import OfflineProvider
 from providers.registry import get_provider, provider_statuses
 
 

@@ -32,7 +32,7 @@ from providers._http import (
 )
 from providers.base import ChatRequest, Delta, FinishReason, ModelInfo, Usage
 from providers.errors import ProviderBadResponse, ProviderError, ProviderStreamInterrupted
-from providers.openai_compat import OpenAICompatProvider
+from providers.openai.chat import OpenAICompatProvider
 
 logger = logging.getLogger(__name__)
 

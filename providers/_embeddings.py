@@ -34,9 +34,9 @@ from providers._http import (
     transport_error,
 )
 from providers.errors import ProviderBadResponse, ProviderError
-from providers.gigachat import AUTH_HINT as GIGACHAT_AUTH_HINT
-from providers.gigachat import GigaChatAuth, tls_verify
-from providers.yandexgpt import AUTH_HINT as YANDEX_AUTH_HINT
+from providers.gigachat.chat import AUTH_HINT as GIGACHAT_AUTH_HINT
+from providers.gigachat.chat import GigaChatAuth, tls_verify
+from providers.yandex.chat import AUTH_HINT as YANDEX_AUTH_HINT
 
 logger = logging.getLogger(__name__)
 
