@@ -1,12 +1,14 @@
 """The one place where settings meet adapters: provider names, their configuration state,
-and ``get_provider(name)``. Adapter modules are imported on first use."""
+``get_provider(name)`` and ``get_encoder(name)``. Every adapter class, chat adapters and
+embeddings encoders alike, is named once in :data:`ADAPTERS` as ``"module:Class"`` and
+imported on first use."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.conf import settings
 from django.utils.translation import gettext
@@ -19,7 +21,8 @@ from providers.errors import ProviderNotConfigured, UnknownProvider
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-    from providers.embeddings import GigaChatEncoder, YandexEncoder
+    from providers.gigachat.encoder import GigaChatEncoder
+    from providers.yandex.encoder import YandexEncoder
 
 
 #: The settings an administrator may also set in the admin (stored encrypted by the app that
@@ -35,6 +38,17 @@ MANAGED_SETTINGS = (
 SECRET_SETTINGS = frozenset(
     {"YANDEX_API_KEY", "YANDEX_IAM_TOKEN", "GIGACHAT_CREDENTIALS", "OPENAI_API_KEY"}
 )
+
+#: Every adapter, by what it is (a chat adapter or an embeddings encoder) and its name, as
+#: ``"module:Class"``. A new vendor is a package ``providers/<vendor>/`` plus rows here.
+ADAPTERS: dict[tuple[Literal["chat", "encoder"], str], str] = {
+    ("chat", "offline"): "providers.offline.chat:OfflineProvider",
+    ("chat", "yandexgpt"): "providers.yandex.chat:YandexGPTProvider",
+    ("chat", "gigachat"): "providers.gigachat.chat:GigaChatProvider",
+    ("chat", "openai"): "providers.openai.chat:OpenAICompatProvider",
+    ("encoder", "gigachat"): "providers.gigachat.encoder:GigaChatEncoder",
+    ("encoder", "yandex"): "providers.yandex.encoder:YandexEncoder",
+}
 
 _overrides: Callable[[], Mapping[str, str]] = dict
 
@@ -70,7 +84,6 @@ class ProviderStatus:
 @dataclass(frozen=True)
 class _Entry:
     label: StrOrPromise  # translated when listed (provider_statuses) or raised
-    adapter: str  # "module:Class", imported on first use
     how_to_configure: StrOrPromise
     configured: Callable[[], bool]
     options: Callable[[], dict[str, Any]]
@@ -129,7 +142,6 @@ def _openai_options() -> dict[str, Any]:
 PROVIDERS: dict[str, _Entry] = {
     "offline": _Entry(
         label=_("Offline (quotes the passages)"),
-        adapter="providers.offline:OfflineProvider",
         how_to_configure=_("Always available; needs no key."),
         configured=lambda: True,
         options=dict,
@@ -137,7 +149,6 @@ PROVIDERS: dict[str, _Entry] = {
     ),
     "yandexgpt": _Entry(
         label="YandexGPT",
-        adapter="providers.yandexgpt:YandexGPTProvider",
         how_to_configure=_(
             "Set YANDEX_API_KEY (a service-account API key) or YANDEX_IAM_TOKEN, and "
             "YANDEX_FOLDER_ID; optionally YANDEX_MODEL (yandexgpt-lite or yandexgpt)."
@@ -151,7 +162,6 @@ PROVIDERS: dict[str, _Entry] = {
     ),
     "gigachat": _Entry(
         label="GigaChat",
-        adapter="providers.gigachat:GigaChatProvider",
         how_to_configure=_(
             "Set GIGACHAT_CREDENTIALS (the authorization key from the Sber developer cabinet) "
             "and GIGACHAT_SCOPE (GIGACHAT_API_PERS, GIGACHAT_API_B2B or GIGACHAT_API_CORP); "
@@ -163,7 +173,6 @@ PROVIDERS: dict[str, _Entry] = {
     ),
     "openai": _Entry(
         label=_("OpenAI-compatible"),
-        adapter="providers.openai_compat:OpenAICompatProvider",
         how_to_configure=_(
             "Set OPENAI_BASE_URL to the server's /v1 URL (Ollama: http://127.0.0.1:11434/v1), "
             "OPENAI_MODEL, and OPENAI_API_KEY if the server needs one."
@@ -188,9 +197,10 @@ def _entry(name: str) -> _Entry:
         ) from None
 
 
-def _adapter_class(path: str) -> Callable[..., ChatProvider]:
-    module_name, _, class_name = path.partition(":")
-    cls: Callable[..., ChatProvider] = getattr(importlib.import_module(module_name), class_name)
+def _adapter_class(kind: Literal["chat", "encoder"], name: str) -> Callable[..., Any]:
+    """The class :data:`ADAPTERS` names for ``(kind, name)``, its module imported now."""
+    module_name, _, class_name = ADAPTERS[kind, name].partition(":")
+    cls: Callable[..., Any] = getattr(importlib.import_module(module_name), class_name)
     return cls
 
 
@@ -231,11 +241,11 @@ def get_provider(name: str | None = None) -> ChatProvider:
     key = (name, tuple(sorted(options.items())))
     provider = _instances.get(key)
     if provider is None:
-        provider = _instances[key] = _adapter_class(entry.adapter)(**options)
+        provider = _instances[key] = _adapter_class("chat", name)(**options)
     return provider
 
 
-ENCODER_NAMES = ("gigachat", "yandex")
+ENCODER_NAMES = tuple(name for kind, name in ADAPTERS if kind == "encoder")
 _encoders: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
 
 
@@ -244,8 +254,6 @@ def get_encoder(name: str) -> GigaChatEncoder | YandexEncoder:
     ``yandex``: ``text-search-doc``, 256-d, whose ``for_queries()`` uses
     ``text-search-query``). Its ``name`` is what a knowledge base records. Raises
     ``UnknownProvider`` or ``ProviderNotConfigured`` like :func:`get_provider`."""
-    from providers.embeddings import GigaChatEncoder, YandexEncoder
-
     if name not in ENCODER_NAMES:
         known = ", ".join(ENCODER_NAMES)
         raise UnknownProvider(
@@ -269,7 +277,6 @@ def get_encoder(name: str) -> GigaChatEncoder | YandexEncoder:
         options["model"] = settings.GIGACHAT_EMBEDDINGS_MODEL
     key = (name, tuple(sorted(options.items())))
     if key not in _encoders:
-        cls = YandexEncoder if name == "yandex" else GigaChatEncoder
-        _encoders[key] = cls(**options)
+        _encoders[key] = _adapter_class("encoder", name)(**options)
     encoder: GigaChatEncoder | YandexEncoder = _encoders[key]
     return encoder

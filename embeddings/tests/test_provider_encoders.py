@@ -13,8 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from embeddings import services
 from embeddings.models import CachedEmbedding
-from providers.embeddings import GigaChatEncoder
 from providers.fakes import GigaChatFake, YandexFake
+from providers.gigachat.encoder import GigaChatEncoder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

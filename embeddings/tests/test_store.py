@@ -166,3 +166,24 @@ def test_dense_ties_come_back_by_chunk_id_and_distinct_scores_best_first(tmp_pat
     scores = [s for _, s in ranked]
     assert scores == sorted(scores, reverse=True) and scores[0] == scores[2] > scores[3]
     assert sorted(i for i, _ in ranked) == [2, 3, 5, 7, 9]
+
+
+def test_the_package_exports_every_name_its_callers_use():
+    # embeddings.services, the commands, bench/ and the tests import these from the package.
+    used = {
+        "KnowledgeBaseIndex",
+        "Snapshot",
+        "open_index",
+        "forget",
+        "dense_search",
+        "omp_threads",
+        "IndexCorrupt",
+        "StaleIndex",
+        "ModelMismatch",
+        "Manifest",
+        "MANIFEST",
+    }
+
+    assert used <= set(store.__all__)
+    assert all(getattr(store, name) is not None for name in store.__all__)
+    assert issubclass(store.StaleIndex, store.IndexCorrupt)

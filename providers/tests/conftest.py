@@ -8,9 +8,9 @@ import pytest
 
 from providers._http import HttpConfig
 from providers.fakes import GigaChatFake, OpenAIFake, YandexFake
-from providers.gigachat import GigaChatProvider
-from providers.openai_compat import OpenAICompatProvider
-from providers.yandexgpt import YandexGPTProvider
+from providers.gigachat.chat import GigaChatProvider
+from providers.openai.chat import OpenAICompatProvider
+from providers.yandex.chat import YandexGPTProvider
 
 FAST = HttpConfig(
     connect_timeout=2.0, read_timeout=2.0, max_retries=2, backoff=0.01, max_backoff=0.05

@@ -5,11 +5,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from providers.embeddings import GigaChatEncoder, YandexEncoder
 from providers.errors import ProviderAuthError, ProviderBadRequest, ProviderNotConfigured
 from providers.fakes import GigaChatFake, YandexFake
+from providers.gigachat.encoder import GigaChatEncoder
 from providers.registry import get_encoder
 from providers.tests.conftest import FAST
+from providers.yandex.encoder import YandexEncoder
 
 TEXTS = ["Отпуск оформляется заявлением.", "Vacation needs a form.", "Третий текст"]
 

@@ -16,7 +16,7 @@ from providers.base import ChatMessage, ChatRequest, collect
 from providers.errors import ProviderAuthError, ProviderBadResponse, ProviderUnavailable
 from providers.fakes import GigaChatFake, Script
 from providers.fakes.openai import REFUSAL
-from providers.gigachat import GigaChatAuth
+from providers.gigachat.auth import GigaChatAuth
 from providers.tests.conftest import make_gigachat
 
 REQUEST = ChatRequest(messages=(ChatMessage("user", "Привет, ГигаЧат!"),))

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from providers.base import ChatMessage, ChatRequest, SourcePassage, collect
-from providers.offline import OfflineProvider
+from providers.offline.chat import OfflineProvider
 
 QUESTION = (ChatMessage("user", "Как оформить отпуск?"),)
 SOURCES = (

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext
 from pydantic import BaseModel, ValidationError
 
 from providers._http import (
@@ -32,7 +32,8 @@ from providers._http import (
 )
 from providers.base import ChatRequest, Delta, FinishReason, ModelInfo, Usage
 from providers.errors import ProviderBadResponse, ProviderError, ProviderStreamInterrupted
-from providers.openai_compat import OpenAICompatProvider
+from providers.openai.chat import OpenAICompatProvider
+from providers.yandex.auth import AUTH_HINT, YandexAuth
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +50,6 @@ FINISH: dict[str, FinishReason] = {
     "ALTERNATIVE_STATUS_CONTENT_FILTER": "content_filter",
     "ALTERNATIVE_STATUS_TOOL_CALLS": "tool_calls",
 }
-AUTH_HINT = gettext_noop(
-    "Check YANDEX_API_KEY, or YANDEX_IAM_TOKEN (IAM tokens live at most 12 hours), and that "
-    "the account has the ai.languageModels.user role in the folder."
-)
 
 
 class _Message(BaseModel):
@@ -112,7 +109,8 @@ class YandexGPTProvider:
         send_folder_header: bool | None = None,
         http: HttpConfig = DEFAULT_HTTP,
     ) -> None:
-        if not (api_key or iam_token):
+        auth = YandexAuth(api_key=api_key, iam_token=iam_token)
+        if not auth.given:
             raise ProviderError(
                 gettext("%(label)s needs an API key or an IAM token.") % {"label": LABEL},
                 provider=self.name,
@@ -124,16 +122,15 @@ class YandexGPTProvider:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.http = http
-        self._secrets = (api_key, iam_token)
-        self._authorization = f"Api-Key {api_key}" if api_key else f"Bearer {iam_token}"
-        # The docs send x-folder-id with user IAM tokens and tell service accounts not to.
-        self._folder_header = not api_key if send_folder_header is None else send_folder_header
+        self._auth = auth
+        self._folder_header = (
+            auth.sends_folder_header if send_folder_header is None else send_folder_header
+        )
         self._data_logging = data_logging
-        scheme, key = ("Api-Key", api_key) if api_key else ("Bearer", iam_token)
         self._openai = OpenAICompatProvider(
             base_url=f"{self.base_url}/v1",
-            api_key=key,
-            auth_scheme=scheme,
+            api_key=auth.credential,
+            auth_scheme=auth.scheme,
             temperature=temperature,
             max_tokens=max_tokens,
             http=http,
@@ -156,7 +153,7 @@ class YandexGPTProvider:
 
     def headers(self) -> dict[str, str]:
         headers = {
-            "Authorization": self._authorization,
+            "Authorization": self._auth.authorization,
             "Content-Type": "application/json",
             "x-client-request-id": str(uuid.uuid4()),
             "x-data-logging-enabled": "true" if self._data_logging else "false",
@@ -183,7 +180,7 @@ class YandexGPTProvider:
         return error_for_status(
             LABEL,
             response.status_code,
-            redact(error_detail(response), self._secrets),
+            redact(error_detail(response), self._auth.secrets),
             retry_after=parse_retry_after(response),
             auth_hint=AUTH_HINT,
         )
@@ -251,7 +248,7 @@ class YandexGPTProvider:
                 provider=self.name,
             ) from None
         if line.error is not None:
-            detail = redact(line.error.message, self._secrets)
+            detail = redact(line.error.message, self._auth.secrets)
             raise error_for_status(
                 LABEL,
                 line.error.httpCode,

@@ -1,0 +1,1 @@
+"""The offline provider (chat.py): quotes the retrieved passages, no key and no network."""

@@ -1,0 +1,1 @@
+"""OpenAI-compatible servers (Ollama, vLLM, llama.cpp, LM Studio, OpenAI): chat (chat.py)."""
