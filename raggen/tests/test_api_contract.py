@@ -1,0 +1,121 @@
+"""The API keeps the contract its OpenAPI schema publishes: bounded numbers, JSON-object bodies
+of the declared types, every error in the declared error shape, every status code declared, and
+the schema readable with an API token. (``test_fuzz.py`` runs Schemathesis over all of it.)"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from accounts.models import ApiTokenScope
+from accounts.services import api_token_create
+from documents.models import KnowledgeBase
+from raggen.schemas import ErrorOut
+
+pytestmark = pytest.mark.django_db
+API = "/api/v1"
+
+
+@pytest.fixture
+def bearer(alice: Any) -> dict[str, str]:
+    _, plaintext = api_token_create(user=alice, name="contract", scope=ApiTokenScope.WRITE)
+    return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
+
+
+def _error(response: Any, status: int) -> ErrorOut:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    return ErrorOut.model_validate(response.json())
+
+
+def test_the_openapi_schema_is_readable_with_an_api_token(client, bearer):
+    response = client.get(f"{API}/openapi.json", **bearer)
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["components"]["securitySchemes"]["ApiTokenAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+    }
+    bad = client.get(f"{API}/openapi.json", HTTP_AUTHORIZATION="Bearer rg_nope")
+    assert _error(bad, 401).detail == "This API token is not valid."
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=" + "9" * 36,  # SQLite: "datatype mismatch", a 500
+        "offset=" + "9" * 36,
+        "limit=0",
+        "offset=-1",
+        "limit=501",
+    ],
+)
+def test_pagination_out_of_range_is_a_422_naming_the_field(client, bearer, query):
+    error = _error(client.get(f"{API}/conversations?{query}", **bearer), 422)
+    assert isinstance(error.detail, list)
+    assert error.detail[0].loc == ["query", query.split("=")[0]]
+
+
+@pytest.mark.parametrize(
+    "query", ["chunk_offset=-1", "chunk_offset=" + "9" * 36, "chunk_limit=0", "chunk_limit=501"]
+)
+def test_document_chunk_window_out_of_range_is_a_422(client, bearer, alice, query):
+    from documents.tests.helpers import upload_bytes
+
+    kb = KnowledgeBase.objects.create(name="Contracts", owner=alice)
+    document = upload_bytes(kb, "a.txt", b"Some text about contracts.")
+    error = _error(client.get(f"{API}/documents/{document.pk}?{query}", **bearer), 422)
+    assert isinstance(error.detail, list)
+    assert error.detail[0].loc == ["query", query.split("=")[0]]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/conversations", [None, None]),
+        ("post", "/prompt-templates", {"name": "n", "body": "b", "params": [None, None]}),
+        ("post", "/knowledge-bases", {"name": "n", "keyword_weight": "2"}),
+        ("post", "/knowledge-bases", {"name": "n", "max_chunk_tokens": 200.5}),
+        ("post", "/conversations", {"params": {"top_k": "5"}}),
+        ("post", "/vectors/embed", {"texts": []}),
+    ],
+)
+def test_a_body_the_schema_calls_invalid_is_a_422(client, bearer, method, path, body):
+    response = getattr(client, method)(
+        f"{API}{path}", json.dumps(body), content_type="application/json", **bearer
+    )
+    error = _error(response, 422)
+    assert isinstance(error.detail, list) and error.detail
+
+
+def test_application_errors_and_401_have_the_declared_error_shape(client, bearer):
+    assert _error(client.get(f"{API}/knowledge-bases/999999", **bearer), 404).detail
+    assert _error(client.get(f"{API}/knowledge-bases"), 401).detail
+
+
+def _operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+
+def test_every_operation_declares_its_auth_and_the_error_shape_of_each_error_code():
+    from raggen.api import api
+
+    schema = api.get_openapi_schema()
+    undeclared = []
+    for method, path, operation in _operations(schema):
+        assert operation.get("security"), f"{method} {path} declares no auth"
+        responses = {int(code): value for code, value in operation["responses"].items()}
+        for code in (401, 422):
+            if code not in responses:
+                undeclared.append(f"{method} {path} {code}")
+        for code, response in responses.items():
+            if code >= 400:
+                body = response["content"]["application/json"]["schema"]
+                assert body == {"$ref": "#/components/schemas/ErrorOut"}, (method, path, code)
+    assert undeclared == []
