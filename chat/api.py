@@ -97,6 +97,20 @@ def list_messages(request: HttpRequest, conversation_id: int) -> Any:
     return selectors.message_list_for_conversation(conversation)
 
 
+# One event of the stream: its type, and its payload as a JSON ``data:`` line.
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {
+            "type": "string",
+            "enum": ["start", "sources", "delta", "citations", "usage", "error", "done"],
+        },
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
+
+
 def _sse(event: ChatEvent) -> str:
     return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
 
@@ -123,7 +137,7 @@ async def _sse_stream(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
     ),
     openapi_extra={
         "responses": {
-            200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            200: {"content": {"text/event-stream": {"schema": _SSE_EVENT}}},
         }
     },
 )
@@ -163,8 +177,9 @@ def stop_answer(request: HttpRequest, conversation_id: int) -> dict[str, bool]:
             200: {
                 "description": "The conversation as a file, in the format asked for.",
                 "content": {
-                    media_type: {"schema": {"type": "string", "format": "binary"}}
-                    for media_type in ("text/markdown", "application/json", "application/pdf")
+                    "text/markdown": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": "object"}},
+                    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
                 },
             }
         }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import FileResponse, HttpRequest
 from django.utils.translation import gettext as _
@@ -124,7 +124,7 @@ def list_documents(request: HttpRequest, kb_id: int, status: str = "") -> Any:
     summary="Upload one or more files (PDF, DOCX, TXT, Markdown, HTML)",
 )
 def upload_documents(
-    request: HttpRequest, kb_id: int, files: File[list[UploadedFile]]
+    request: HttpRequest, kb_id: int, files: Annotated[list[UploadedFile], File(min_length=1)]
 ) -> Status[dict[str, Any]]:
     """Each file is stored and queued; the answer comes at once with each document's id and
     status. A file already in the knowledge base is not stored again: its item says

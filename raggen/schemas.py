@@ -23,11 +23,23 @@ MAX_OFFSET = 1_000_000_000
 MAX_LIMIT = 500
 
 
+def _integral_floats_as_ints(value: Any) -> Any:
+    """JSON Schema's ``integer`` includes ``5.0``; strict pydantic would refuse it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
+
+
 class BodyIn(Schema):
     """A request body, or an object inside one: a JSON object whose values have the types the
     schema declares. Without this, ninja's schemas read any JSON value as an object with every
     field missing (``[null, null]`` was a valid update changing nothing) and pydantic's lax mode
-    took ``"12"`` for 12 and ``true`` for 1: requests the published schema calls invalid."""
+    took ``"12"`` for 12 and ``true`` for 1: requests the published schema calls invalid. A
+    number with no fraction (``5.0``) is an integer, as JSON Schema has it."""
 
     model_config = ConfigDict(strict=True)
 
@@ -38,9 +50,11 @@ class BodyIn(Schema):
     ) -> Any:
         # Replaces ninja's validator of the same name, which reads ``values`` through a getter
         # meant for model instances; a body is a dict (or an instance already built in code).
-        if not isinstance(values, dict | cls):
+        if isinstance(values, cls):
+            return handler(values)
+        if not isinstance(values, dict):
             raise PydanticCustomError("model_type", "Input should be a JSON object")
-        return handler(values)
+        return handler(_integral_floats_as_ints(values))
 
 
 class FieldErrorOut(Schema):

@@ -119,3 +119,21 @@ def test_every_operation_declares_its_auth_and_the_error_shape_of_each_error_cod
                 body = response["content"]["application/json"]["schema"]
                 assert body == {"$ref": "#/components/schemas/ErrorOut"}, (method, path, code)
     assert undeclared == []
+
+
+def test_reindexing_a_version_swapped_out_meanwhile_is_a_conflict_not_a_500(alice):
+    """Found by the fuzzer: two quick settings changes; the first one's new version was swapped
+    in (and the old one deleted) while the second read the old one as current."""
+    from documents import services
+    from documents.models import Document, DocumentStatus
+    from documents.tests.helpers import upload_bytes
+    from raggen.errors import Conflict
+
+    kb = KnowledgeBase.objects.create(name="Contracts", owner=alice)
+    document = upload_bytes(kb, "a.txt", b"Some text about contracts.")
+    Document.objects.filter(pk=document.pk).update(status=DocumentStatus.INDEXED)
+    document.refresh_from_db()
+    Document.objects.filter(pk=document.pk).delete()  # what the swap does to the old version
+    with pytest.raises(Conflict):
+        services.document_reindex(document)
+    assert services.knowledge_base_reindex(kb) == 0
