@@ -26,7 +26,7 @@ def bearer(alice: Any) -> dict[str, str]:
 
 def _error(response: Any, status: int) -> ErrorOut:
     assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
+    assert response.headers["Content-Type"].startswith("application/json")
     return ErrorOut.model_validate(response.json())
 
 
@@ -137,3 +137,24 @@ def test_reindexing_a_version_swapped_out_meanwhile_is_a_conflict_not_a_500(alic
     with pytest.raises(Conflict):
         services.document_reindex(document)
     assert services.knowledge_base_reindex(kb) == 0
+
+
+def test_a_multipart_body_with_no_parts_gets_a_json_answer_from_the_real_server(
+    transactional_db, tmp_path
+):
+    """Twisted (under daphne) parsed form bodies itself and answered one with no parts with a
+    bare 400: no body, no Content-Type, before the application saw the request."""
+    import httpx
+
+    from conftest import running_daphne, subprocess_env
+
+    env = subprocess_env(REDIS_URL="", BACKGROUND_TASKS="thread", LOG_LEVEL="warning")
+    with running_daphne(env, tmp_path / "server.log") as port:
+        response = httpx.post(
+            f"http://127.0.0.1:{port}{API}/knowledge-bases/1/documents",
+            content=b"--b0undary--\r\n",
+            headers={"Content-Type": "multipart/form-data; boundary=b0undary"},
+            timeout=30,
+        )
+    error = _error(response, 401)  # anonymous: the API's own answer, as JSON
+    assert error.detail == "Sign in or send a valid API token."

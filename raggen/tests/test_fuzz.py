@@ -30,12 +30,20 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "4"))
 DESTRUCTIVE = r"^(DELETE .*|POST /api/v1/vectors/\{kb_id\}/delete)$"
 
 
+# Operations that replace a document with a new version (and a new id) when it is indexed: they
+# get a knowledge base and a document of their own, so that the others keep finding theirs.
+CHURN = (
+    r"^(POST /api/v1/documents/\{doc_id\}/(reindex|retry|versions)"
+    r"|(PATCH|POST) /api/v1/knowledge-bases/\{kb_id\}(/reindex)?)$"
+)
+
+
 @dataclass
 class Seeded:
     url: str
     token: str
     ids: dict[str, int]
-    version_doc: int
+    churn: dict[str, int]
     log: Path
 
 
@@ -50,20 +58,25 @@ def _wait_indexed(client: httpx.Client, doc_id: int) -> None:
     raise AssertionError(f"the seed document {doc_id} was not indexed in 180 s")
 
 
-def _seed(client: httpx.Client) -> tuple[dict[str, int], int]:
-    """A knowledge base with two indexed documents (one takes the fuzzed new versions), shared
-    with bob; a conversation on it with one answer; a prompt template."""
-    kb = client.post("/knowledge-bases", json={"name": "Contracts"}).json()["id"]
-    docs = []
-    for name, text in (
-        ("contracts.txt", "A contract needs an offer, acceptance and consideration."),
-        ("supply.txt", "The supplier delivers the goods within thirty days of the order."),
-    ):
-        upload = client.post(f"/knowledge-bases/{kb}/documents", files={"files": (name, text)})
-        assert upload.status_code == 201, upload.text
-        docs.append(upload.json()["documents"][0]["document"]["id"])
-    for doc_id in docs:
-        _wait_indexed(client, doc_id)
+def _knowledge_base(client: httpx.Client, name: str, text: str) -> tuple[int, int]:
+    """A knowledge base holding one indexed document: (its id, the document's id)."""
+    kb = client.post("/knowledge-bases", json={"name": name}).json()["id"]
+    upload = client.post(f"/knowledge-bases/{kb}/documents", files={"files": (f"{name}.txt", text)})
+    assert upload.status_code == 201, upload.text
+    doc = upload.json()["documents"][0]["document"]["id"]
+    _wait_indexed(client, doc)
+    return kb, doc
+
+
+def _seed(client: httpx.Client) -> tuple[dict[str, int], dict[str, int]]:
+    """A knowledge base with an indexed document, shared with bob, a conversation on it with
+    one answer, a prompt template; a second knowledge base and document for ``CHURN``."""
+    kb, doc = _knowledge_base(
+        client, "contracts", "A contract needs an offer, acceptance and consideration."
+    )
+    churn_kb, churn_doc = _knowledge_base(
+        client, "supply", "The supplier delivers the goods within thirty days of the order."
+    )
     share = client.post(f"/knowledge-bases/{kb}/shares", json={"user": "bob", "role": "viewer"})
     conversation = client.post("/conversations", json={"knowledge_base_ids": [kb]}).json()["id"]
     answer = client.post(
@@ -75,13 +88,13 @@ def _seed(client: httpx.Client) -> tuple[dict[str, int], int]:
     )
     ids = {
         "kb_id": kb,
-        "doc_id": docs[0],
-        "document_id": docs[0],
+        "doc_id": doc,
+        "document_id": doc,
         "share_id": share.json()["id"],
         "conversation_id": conversation,
         "template_id": template.json()["id"],
     }
-    return ids, docs[1]
+    return ids, {"kb_id": churn_kb, "doc_id": churn_doc}
 
 
 @pytest.fixture
@@ -107,8 +120,12 @@ def seeded(transactional_db: None, django_user_model: Any, tmp_path: Path) -> It
         url = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=f"{url}/api/v1", headers=headers, timeout=120) as client:
-            ids, version_doc = _seed(client)
-        yield Seeded(url, token, {**ids, "token_id": spare.pk}, version_doc, log)
+            ids, churn = _seed(client)
+        yield Seeded(url, token, {**ids, "token_id": spare.pk}, churn, log)
+
+
+def _pins(ids: dict[str, int]) -> str:
+    return ", ".join(f'"path.{name}" = {value}' for name, value in ids.items())
 
 
 def _config(seeded: Seeded, folder: Path) -> Path:
@@ -116,8 +133,8 @@ def _config(seeded: Seeded, folder: Path) -> Path:
     lines = [
         CONFIG.read_text(encoding="utf-8"),
         "[[operations]]",
-        'include-name = "POST /api/v1/documents/{doc_id}/versions"',
-        f'parameters = {{ "path.doc_id" = {seeded.version_doc} }}',
+        f"include-name-regex = '{CHURN}'",
+        f"parameters = {{ {_pins(seeded.churn)} }}",
         "",
         "[parameters]",
         *(f'"path.{name}" = {value}' for name, value in seeded.ids.items()),
