@@ -140,7 +140,7 @@ def test_reindexing_a_version_swapped_out_meanwhile_is_a_conflict_not_a_500(alic
 
 
 def test_a_multipart_body_with_no_parts_gets_a_json_answer_from_the_real_server(
-    transactional_db, tmp_path
+    transactional_db, alice, tmp_path
 ):
     """Twisted (under daphne) parsed form bodies itself and answered one with no parts with a
     bare 400: no body, no Content-Type, before the application saw the request."""
@@ -148,13 +148,19 @@ def test_a_multipart_body_with_no_parts_gets_a_json_answer_from_the_real_server(
 
     from conftest import running_daphne, subprocess_env
 
+    kb = KnowledgeBase.objects.create(name="Contracts", owner=alice)
+    _, token = api_token_create(user=alice, name="contract", scope=ApiTokenScope.WRITE)
     env = subprocess_env(REDIS_URL="", BACKGROUND_TASKS="thread", LOG_LEVEL="warning")
     with running_daphne(env, tmp_path / "server.log") as port:
         response = httpx.post(
-            f"http://127.0.0.1:{port}{API}/knowledge-bases/1/documents",
+            f"http://127.0.0.1:{port}{API}/knowledge-bases/{kb.pk}/documents",
             content=b"--b0undary--\r\n",
-            headers={"Content-Type": "multipart/form-data; boundary=b0undary"},
+            headers={
+                "Content-Type": "multipart/form-data; boundary=b0undary",
+                "Authorization": f"Bearer {token}",
+            },
             timeout=30,
         )
-    error = _error(response, 401)  # anonymous: the API's own answer, as JSON
-    assert error.detail == "Sign in or send a valid API token."
+    error = _error(response, 422)
+    assert isinstance(error.detail, list)
+    assert (error.detail[0].loc, error.detail[0].msg) == (["file", "files"], "Field required")
