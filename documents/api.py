@@ -156,8 +156,8 @@ def upload_documents(
 def get_document(
     request: HttpRequest,
     doc_id: int,
-    chunk_offset: int = Query(0, ge=0, le=MAX_OFFSET),
-    chunk_limit: int = Query(50, ge=1, le=500),
+    chunk_offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    chunk_limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     document = selectors.document_get_for_user(doc_id, request.user)
     chunks = selectors.chunk_list_for_document(document)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Annotated
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -146,7 +147,7 @@ def similar_documents(
     request: HttpRequest,
     kb_id: int,
     document_id: int,
-    top_k: int = Query(10, ge=1, le=100),
+    top_k: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SimilarDocumentsOut:
     document = _document(request, kb_id, document_id)
     found = document_vectors.similar_documents(document=document, top_k=top_k)
