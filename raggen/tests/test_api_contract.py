@@ -164,3 +164,21 @@ def test_a_multipart_body_with_no_parts_gets_a_json_answer_from_the_real_server(
     error = _error(response, 422)
     assert isinstance(error.detail, list)
     assert (error.detail[0].loc, error.detail[0].msg) == (["file", "files"], "Field required")
+
+
+def test_a_rate_limited_request_gets_the_declared_429_body_and_retry_after(
+    client, bearer, alice, settings
+):
+    settings.RATE_LIMIT_UPLOAD_PER_MINUTE = 1
+    kb = KnowledgeBase.objects.create(name="Contracts", owner=alice)
+    url = f"{API}/knowledge-bases/{kb.pk}/documents"
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    def upload(name: str) -> Any:
+        return client.post(url, {"files": [SimpleUploadedFile(name, b"Contract text.")]}, **bearer)
+
+    assert upload("a.txt").status_code == 201
+    response = upload("b.txt")
+    error = _error(response, 429)
+    assert (error.code, error.limit_value) == ("rate_limited", 1)
+    assert response.headers["Retry-After"] == str(error.retry_after)
