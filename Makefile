@@ -7,9 +7,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+FUZZ_EXAMPLES ?= 100
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run serve worker test test-pg lint fmt bench migrate clean
+.PHONY: help install install-dev run serve worker test test-pg fuzz lint fmt bench migrate clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +51,9 @@ test: install-dev ## Run the whole test suite (SQLite)
 
 test-pg: install-dev ## Run the whole test suite against PostgreSQL (PG_URL)
 	DATABASE_URL=$(PG_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+fuzz: install-dev ## Schemathesis on the real server, FUZZ_EXAMPLES (100) examples per operation
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest raggen/tests/test_fuzz.py -m fuzz -s --timeout=0 $(PYTEST_ARGS)
 
 lint: install-dev ## ruff format --check, ruff check, mypy (strict)
 	$(BIN)/ruff format --check .

@@ -12,13 +12,15 @@ from ninja.security import django_auth
 
 from accounts import selectors, services
 from accounts.models import ApiToken
-from accounts.schemas import ApiTokenCreateIn, ApiTokenCreateOut, ApiTokenOut, ErrorOut
+from accounts.schemas import ApiTokenCreateIn, ApiTokenCreateOut, ApiTokenOut
+from raggen.schemas import errors
 
 router = Router(tags=["API tokens"])
-_ERRORS: dict[int, Any] = {404: ErrorOut, 422: ErrorOut}
+# 403: a read-only token cannot revoke, and no token can create one (a session is needed).
+_ERRORS = errors(403, 404)
 
 
-@router.get("/tokens", response=list[ApiTokenOut])
+@router.get("/tokens", response={200: list[ApiTokenOut], **_ERRORS})
 def list_tokens(request: HttpRequest) -> list[ApiToken]:
     return list(selectors.api_token_list_for_user(request.user))
 

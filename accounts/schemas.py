@@ -6,6 +6,8 @@ from datetime import datetime
 
 from ninja import Field, Schema
 
+from raggen.schemas import BodyIn
+
 
 class ApiTokenOut(Schema):
     id: int
@@ -18,16 +20,13 @@ class ApiTokenOut(Schema):
     revoked_at: datetime | None
 
 
-class ApiTokenCreateIn(Schema):
+class ApiTokenCreateIn(BodyIn):
     name: str = Field(min_length=1, max_length=100)
     scope: str = Field("read", pattern="^(read|write)$")
-    expires_at: datetime | None = None
+    # An ISO 8601 string in JSON: parsed, as strict mode would not.
+    expires_at: datetime | None = Field(None, strict=False)
 
 
 class ApiTokenCreateOut(Schema):
     token: ApiTokenOut
     plaintext: str = Field(description="The token itself. It is shown only this once.")
-
-
-class ErrorOut(Schema):
-    detail: str

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from ninja import Router, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from chat import selectors, services
 from chat.events import ChatEvent, DoneEvent, application_error_event
@@ -26,7 +26,6 @@ from chat.schemas import (
     ConversationCreateIn,
     ConversationOut,
     ConversationPatchIn,
-    ErrorOut,
     MessageOut,
     MessageSendIn,
     PromptTemplateIn,
@@ -40,20 +39,22 @@ from chat.schemas import (
 from providers.registry import default_provider_name, provider_statuses
 from raggen.errors import ApplicationError
 from raggen.ratelimit import rate_limit_request
+from raggen.schemas import Pagination, errors
 
 router = Router(tags=["chat"])
-_ERRORS: dict[int, Any] = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
-_ERRORS[422] = ErrorOut
+_ERRORS = errors(400, 403, 404, 409)
+# Asking is rate-limited and counts against the daily quotas.
+_ASK_ERRORS = errors(400, 403, 404, 409, 429)
 
 
-@router.get("/chat/providers", response=list[ProviderOut])
+@router.get("/chat/providers", response={200: list[ProviderOut], **_ERRORS})
 def list_providers(request: HttpRequest) -> list[dict[str, Any]]:
     default = default_provider_name()
     return [{**s.__dict__, "default": s.name == default} for s in provider_statuses()]
 
 
-@router.get("/conversations", response=list[ConversationOut])
-@paginate(LimitOffsetPagination)
+@router.get("/conversations", response={200: list[ConversationOut], **_ERRORS})
+@paginate(Pagination)
 def list_conversations(request: HttpRequest, q: str = "") -> Any:
     return selectors.conversation_list_for_user(request.user, query=q)
 
@@ -90,10 +91,24 @@ def delete_conversation(request: HttpRequest, conversation_id: int) -> Status[No
 @router.get(
     "/conversations/{conversation_id}/messages", response={200: list[MessageOut], **_ERRORS}
 )
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_messages(request: HttpRequest, conversation_id: int) -> Any:
     conversation = selectors.conversation_get_for_user(conversation_id, request.user)
     return selectors.message_list_for_conversation(conversation)
+
+
+# One event of the stream: its type, and its payload as a JSON ``data:`` line.
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {
+            "type": "string",
+            "enum": ["start", "sources", "delta", "citations", "usage", "error", "done"],
+        },
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
 
 
 def _sse(event: ChatEvent) -> str:
@@ -112,7 +127,7 @@ async def _sse_stream(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
 
 @router.post(
     "/conversations/{conversation_id}/messages",
-    response={200: MessageOut, **_ERRORS},
+    response={200: MessageOut, **_ASK_ERRORS},
     summary="Ask a question: one JSON answer, or with stream=true an event stream",
     description=(
         "With `stream: true` the answer is `text/event-stream`: `start`, `sources`, `delta` "
@@ -120,6 +135,11 @@ async def _sse_stream(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
         "`data:` line. The answer is saved as it streams and finishes even if the client "
         "goes away."
     ),
+    openapi_extra={
+        "responses": {
+            200: {"content": {"text/event-stream": {"schema": _SSE_EVENT}}},
+        }
+    },
 )
 def send_message(
     request: HttpRequest, conversation_id: int, payload: MessageSendIn
@@ -149,7 +169,22 @@ def stop_answer(request: HttpRequest, conversation_id: int) -> dict[str, bool]:
     return {"stopped": stopped}
 
 
-@router.get("/conversations/{conversation_id}/export", response={200: None, **_ERRORS})
+@router.get(
+    "/conversations/{conversation_id}/export",
+    response={200: None, **_ERRORS},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The conversation as a file, in the format asked for.",
+                "content": {
+                    "text/markdown": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": "object"}},
+                    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                },
+            }
+        }
+    },
+)
 def export_conversation(
     request: HttpRequest,
     conversation_id: int,
@@ -175,7 +210,7 @@ def export_conversation(
     return response
 
 
-@router.get("/prompt-templates", response=list[PromptTemplateOut])
+@router.get("/prompt-templates", response={200: list[PromptTemplateOut], **_ERRORS})
 def list_prompt_templates(request: HttpRequest) -> Any:
     return selectors.prompt_template_list_for_user(request.user)
 

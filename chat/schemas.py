@@ -10,15 +10,16 @@ from ninja import Field, Schema
 from pydantic import TypeAdapter
 
 from documents.reasons import translate_reason
+from raggen.schemas import BodyIn
 
 
-class GenerationParamsIn(Schema):
+class GenerationParamsIn(BodyIn):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=32_000)
     top_k: int | None = Field(None, ge=1, le=50, description="Passages given to the model")
 
 
-class ConversationCreateIn(Schema):
+class ConversationCreateIn(BodyIn):
     title: str = Field("", max_length=200)
     knowledge_base_ids: list[int] = Field(default_factory=list)
     document_ids: list[int] = Field(
@@ -31,7 +32,7 @@ class ConversationCreateIn(Schema):
     template_id: int | None = None
 
 
-class ConversationPatchIn(Schema):
+class ConversationPatchIn(BodyIn):
     title: str | None = Field(None, max_length=200)
     knowledge_base_ids: list[int] | None = None
     document_ids: list[int] | None = None
@@ -103,7 +104,7 @@ class MessageOut(Schema):
         return translate_reason(error or "")
 
 
-class MessageSendIn(Schema):
+class MessageSendIn(BodyIn):
     """A question. ``stream``: answer as ``text/event-stream``. ``provider``, ``model`` and
     ``params`` change the conversation for this and the later answers."""
 
@@ -128,13 +129,13 @@ class SocketSendIn(MessageSendIn):
     type: Literal["send"]
 
 
-class SocketRegenerateIn(Schema):
+class SocketRegenerateIn(BodyIn):
     """Answer the last question again (the last answer is replaced)."""
 
     type: Literal["regenerate"]
 
 
-class SocketStopIn(Schema):
+class SocketStopIn(BodyIn):
     type: Literal["stop"]
 
 
@@ -147,13 +148,13 @@ class StopOut(Schema):
     stopped: bool
 
 
-class PromptTemplateIn(Schema):
+class PromptTemplateIn(BodyIn):
     name: str = Field(min_length=1, max_length=100)
     body: str = Field(min_length=1, max_length=20_000)
     params: GenerationParamsIn | None = None
 
 
-class PromptTemplatePatchIn(Schema):
+class PromptTemplatePatchIn(BodyIn):
     name: str | None = Field(None, min_length=1, max_length=100)
     body: str | None = Field(None, min_length=1, max_length=20_000)
     params: GenerationParamsIn | None = None
@@ -178,7 +179,7 @@ class PromptTemplateOut(Schema):
         return obj.owner_id is None
 
 
-class PromptTemplateRenderIn(Schema):
+class PromptTemplateRenderIn(BodyIn):
     values: dict[str, str] = Field(default_factory=dict)
 
 
@@ -194,7 +195,3 @@ class ProviderOut(Schema):
     default_model: str
     how_to_configure: str
     default: bool
-
-
-class ErrorOut(Schema):
-    detail: str

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import FileResponse, HttpRequest
 from django.utils.translation import gettext as _
-from ninja import File, Router, UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja import File, Query, Router, UploadedFile
+from ninja.pagination import paginate
 from ninja.responses import Status
 
 from documents import selectors, services
@@ -16,7 +16,6 @@ from documents.models import Document, KnowledgeBase, KnowledgeBaseShare
 from documents.schemas import (
     DocumentDetailOut,
     DocumentOut,
-    ErrorOut,
     KnowledgeBaseIn,
     KnowledgeBaseOut,
     KnowledgeBasePatch,
@@ -30,19 +29,15 @@ from documents.schemas import (
 )
 from raggen.errors import Conflict, NotFound
 from raggen.ratelimit import rate_limit_request
+from raggen.schemas import MAX_OFFSET, Pagination, errors
 
 router = Router(tags=["knowledge bases and documents"])
-_ERRORS: dict[int, Any] = {
-    400: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    413: ErrorOut,
-    422: ErrorOut,
-}
+_ERRORS = errors(400, 403, 404, 409, 413)
+# Uploads are rate-limited too.
+_UPLOAD_ERRORS = errors(400, 403, 404, 409, 413, 429)
 
 
-@router.get("/knowledge-bases", response=list[KnowledgeBaseOut])
+@router.get("/knowledge-bases", response={200: list[KnowledgeBaseOut], **_ERRORS})
 def list_knowledge_bases(request: HttpRequest) -> list[KnowledgeBase]:
     return list(selectors.knowledge_base_list_for_user(request.user))
 
@@ -121,7 +116,7 @@ def unshare_knowledge_base(request: HttpRequest, kb_id: int, share_id: int) -> S
 
 
 @router.get("/knowledge-bases/{kb_id}/documents", response={200: list[DocumentOut], **_ERRORS})
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_documents(request: HttpRequest, kb_id: int, status: str = "") -> Any:
     kb = selectors.knowledge_base_get_for_user(kb_id, request.user)
     return selectors.document_list_for_kb(kb, status=status)
@@ -129,11 +124,11 @@ def list_documents(request: HttpRequest, kb_id: int, status: str = "") -> Any:
 
 @router.post(
     "/knowledge-bases/{kb_id}/documents",
-    response={201: UploadOut, **_ERRORS},
+    response={201: UploadOut, **_UPLOAD_ERRORS},
     summary="Upload one or more files (PDF, DOCX, TXT, Markdown, HTML)",
 )
 def upload_documents(
-    request: HttpRequest, kb_id: int, files: File[list[UploadedFile]]
+    request: HttpRequest, kb_id: int, files: Annotated[list[UploadedFile], File(min_length=1)]
 ) -> Status[dict[str, Any]]:
     """Each file is stored and queued; the answer comes at once with each document's id and
     status. A file already in the knowledge base is not stored again: its item says
@@ -163,12 +158,14 @@ def upload_documents(
 
 @router.get("/documents/{doc_id}", response={200: DocumentDetailOut, **_ERRORS})
 def get_document(
-    request: HttpRequest, doc_id: int, chunk_offset: int = 0, chunk_limit: int = 50
+    request: HttpRequest,
+    doc_id: int,
+    chunk_offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    chunk_limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     document = selectors.document_get_for_user(doc_id, request.user)
     chunks = selectors.chunk_list_for_document(document)
     data = DocumentOut.from_orm(document).dict()
-    chunk_limit = max(1, min(chunk_limit, 500))
     data["chunks"] = list(chunks[chunk_offset : chunk_offset + chunk_limit])
     data["chunks_total"] = chunks.count()
     return data
@@ -181,7 +178,7 @@ def delete_document(request: HttpRequest, doc_id: int) -> Status[None]:
     return Status(204, None)
 
 
-@router.post("/documents/{doc_id}/versions", response={201: UploadItemOut, **_ERRORS})
+@router.post("/documents/{doc_id}/versions", response={201: UploadItemOut, **_UPLOAD_ERRORS})
 def upload_document_version(
     request: HttpRequest, doc_id: int, file: File[UploadedFile]
 ) -> Status[dict[str, Any]]:

@@ -8,6 +8,7 @@ from typing import Any
 from ninja import Field, Schema
 
 from documents.reasons import translate_reason
+from raggen.schemas import BodyIn
 
 ENCODER_PATTERN = "^(local|gigachat|yandex)$"
 ENCODER_HELP = (
@@ -17,7 +18,7 @@ ENCODER_HELP = (
 )
 
 
-class KnowledgeBaseIn(Schema):
+class KnowledgeBaseIn(BodyIn):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     split_rule: str = Field("paragraph", pattern="^(paragraph|sentence|fixed)$")
@@ -31,7 +32,7 @@ class KnowledgeBaseIn(Schema):
     keyword_weight: float | None = Field(None, ge=0, le=10)
 
 
-class KnowledgeBasePatch(Schema):
+class KnowledgeBasePatch(BodyIn):
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = None
     split_rule: str | None = Field(None, pattern="^(paragraph|sentence|fixed)$")
@@ -74,12 +75,12 @@ class KnowledgeBaseOut(Schema):
         return str(getattr(obj, "user_role", None) or "owner")
 
 
-class ShareIn(Schema):
+class ShareIn(BodyIn):
     user: str = Field(min_length=1, max_length=254, description="A user name or e-mail.")
     role: str = Field(pattern="^(viewer|editor)$")
 
 
-class SharePatch(Schema):
+class SharePatch(BodyIn):
     role: str = Field(pattern="^(viewer|editor)$")
 
 
@@ -155,7 +156,3 @@ class UploadItemOut(Schema):
 
 class UploadOut(Schema):
     documents: list[UploadItemOut]
-
-
-class ErrorOut(Schema):
-    detail: str

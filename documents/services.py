@@ -149,7 +149,10 @@ def knowledge_base_reindex(kb: KnowledgeBase) -> int:
     """Reindex every current, indexed document of ``kb``; returns how many were queued."""
     count = 0
     for document in kb.documents.filter(is_current=True, status=DocumentStatus.INDEXED):
-        document_reindex(document)
+        try:
+            document_reindex(document)
+        except Conflict:  # replaced meanwhile by a version indexed now
+            continue
         count += 1
     return count
 
@@ -436,6 +439,11 @@ def document_reindex(document: Document) -> Document:
     if document.status != DocumentStatus.INDEXED:
         return document_retry(document)
     with transaction.atomic():
+        # A new version may have been swapped in (and this one deleted) since it was read: the
+        # new row would then name a missing document (a 500 at commit).
+        current = Document.objects.select_for_update().filter(pk=document.pk, is_current=True)
+        if current.first() is None:
+            raise Conflict(_("A newer version of this document was just indexed."))
         fresh = Document.objects.create(
             knowledge_base_id=document.knowledge_base_id,
             title=document.title,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Annotated
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Router, Status
+from ninja import Query, Router, Status
 
 from documents.models import Document
 from documents.selectors import knowledge_base_get_for_user
@@ -27,19 +28,26 @@ from embeddings.schemas import (
     VectorsDeleteIn,
     VectorsDeleteOut,
 )
-from raggen.errors import InvalidInput, NotFound
+from raggen.errors import NotFound
+from raggen.schemas import errors
 
 router = Router(tags=["vectors"])
+# 413: too many or too long texts; 409: a document that is not indexed yet.
+_ERRORS = errors(400, 403, 404, 409, 413)
+# Embedding and searching are rate-limited like chat.
+_RATED_ERRORS = errors(400, 403, 404, 409, 413, 429)
 
 
-@router.post("/vectors/embed", response=EmbedOut, summary="Embed texts")
+@router.post("/vectors/embed", response={200: EmbedOut, **_RATED_ERRORS}, summary="Embed texts")
 def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
     vectors = services.embed_texts(texts=payload.texts)
     encoder = services.get_encoder()
     return EmbedOut(model=encoder.name, dimension=encoder.dimension, vectors=vectors.tolist())
 
 
-@router.post("/vectors/search", response=SearchOut, summary="Search knowledge bases")
+@router.post(
+    "/vectors/search", response={200: SearchOut, **_RATED_ERRORS}, summary="Search knowledge bases"
+)
 def search_vectors(request: HttpRequest, payload: SearchIn) -> SearchOut:
     kbs = [knowledge_base_get_for_user(kb_id, request.user) for kb_id in payload.knowledge_base_ids]
     result = services.search(
@@ -74,7 +82,7 @@ def _hit_out(hit: services.SearchHit) -> HitOut:
     return HitOut(position=fields.pop("ordinal"), scores=scores, **fields)
 
 
-@router.post("/vectors/{kb_id}/texts", response={201: TextsAddOut}, summary="Add texts")
+@router.post("/vectors/{kb_id}/texts", response={201: TextsAddOut, **_ERRORS}, summary="Add texts")
 def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[TextsAddOut]:
     kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
     added = services.add_texts(
@@ -87,14 +95,18 @@ def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[T
     return Status(201, TextsAddOut(document_id=added.document_id, chunk_ids=added.chunk_ids))
 
 
-@router.post("/vectors/{kb_id}/delete", response=VectorsDeleteOut, summary="Delete vectors")
+@router.post(
+    "/vectors/{kb_id}/delete", response={200: VectorsDeleteOut, **_ERRORS}, summary="Delete vectors"
+)
 def delete_vectors(request: HttpRequest, kb_id: int, payload: VectorsDeleteIn) -> VectorsDeleteOut:
     kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
     deleted = services.delete_vectors(knowledge_base=kb, chunk_ids=payload.chunk_ids)
     return VectorsDeleteOut(deleted=deleted)
 
 
-@router.get("/vectors/{kb_id}/stats", response=IndexStatsOut, summary="Index statistics")
+@router.get(
+    "/vectors/{kb_id}/stats", response={200: IndexStatsOut, **_ERRORS}, summary="Index statistics"
+)
 def index_stats(request: HttpRequest, kb_id: int) -> IndexStatsOut:
     kb = knowledge_base_get_for_user(kb_id, request.user)
     return IndexStatsOut(**asdict(services.index_stats(kb)))
@@ -110,7 +122,7 @@ def _document(request: HttpRequest, kb_id: int, document_id: int) -> Document:
 
 @router.get(
     "/vectors/{kb_id}/documents/{document_id}/vector",
-    response=DocumentVectorOut,
+    response={200: DocumentVectorOut, **_ERRORS},
     summary="Document vector",
     description="The document's chunk vectors aggregated by the knowledge base's `aggregation`.",
 )
@@ -127,7 +139,7 @@ def document_vector(request: HttpRequest, kb_id: int, document_id: int) -> Docum
 
 @router.get(
     "/vectors/{kb_id}/documents/{document_id}/similar",
-    response=SimilarDocumentsOut,
+    response={200: SimilarDocumentsOut, **_ERRORS},
     summary="Similar documents",
     description="Documents of the knowledge base whose document vectors are closest (cosine).",
 )
@@ -135,10 +147,8 @@ def similar_documents(
     request: HttpRequest,
     kb_id: int,
     document_id: int,
-    top_k: int = 10,
+    top_k: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SimilarDocumentsOut:
-    if not 1 <= top_k <= 100:
-        raise InvalidInput(_("top_k must be between 1 and 100."))
     document = _document(request, kb_id, document_id)
     found = document_vectors.similar_documents(document=document, top_k=top_k)
     return SimilarDocumentsOut(

@@ -6,9 +6,13 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
+from raggen.schemas import BodyIn
 
-class EmbedIn(Schema):
-    texts: list[str] = Field(..., description="Texts to embed (at most 256, each ≤ 20,000 chars).")
+
+class EmbedIn(BodyIn):
+    texts: list[str] = Field(
+        ..., min_length=1, description="Texts to embed (at most 256, each ≤ 20,000 chars)."
+    )
 
 
 class EmbedOut(Schema):
@@ -17,7 +21,7 @@ class EmbedOut(Schema):
     vectors: list[list[float]]
 
 
-class SearchIn(Schema):
+class SearchIn(BodyIn):
     knowledge_base_ids: list[int] = Field(..., min_length=1, max_length=20)
     query: str = ""
     mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
@@ -63,8 +67,8 @@ class SearchOut(Schema):
     hits: list[HitOut]
 
 
-class TextsAddIn(Schema):
-    texts: list[str]
+class TextsAddIn(BodyIn):
+    texts: list[str] = Field(..., min_length=1)
     metadata: list[dict[str, Any]] | None = None
     title: str = Field("", max_length=500)
 
@@ -74,7 +78,7 @@ class TextsAddOut(Schema):
     chunk_ids: list[int]
 
 
-class VectorsDeleteIn(Schema):
+class VectorsDeleteIn(BodyIn):
     chunk_ids: list[int] = Field(..., min_length=1, max_length=10_000)
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
@@ -11,12 +16,37 @@ from ninja.security import django_auth
 from accounts.auth import ApiTokenAuth
 from raggen.errors import ApplicationError
 
+_token_auth = ApiTokenAuth()
+
+
+def _docs_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The OpenAPI schema (``openapi.json``) is read with a session or an API token, like the
+    API; without either it answers 401 as the API does. The docs page is a page: it sends an
+    anonymous visitor to the login page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            try:
+                token = _token_auth(request)
+            except ApplicationError as exc:
+                return _application_error(request, exc)
+            if token is None:
+                if request.path.endswith(".json"):
+                    return _unauthenticated(request, AuthenticationError())
+                return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 api = NinjaAPI(
     title="RAGGEN API",
     version="1",
     description="Knowledge bases, documents, search and chat. Sign in, or send an API token.",
     auth=[ApiTokenAuth(), django_auth],
     urls_namespace="api",
+    docs_decorator=_docs_access,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partialmethod
 from typing import Any
 
 from django.core.asgi import get_asgi_application
@@ -22,6 +23,19 @@ from django.conf import settings
 from raggen.bodylimit import BodySizeLimitMiddleware
 from raggen.locale import WebsocketLocaleMiddleware
 from raggen.routing import websocket_urlpatterns
+
+
+def _leave_form_bodies_to_django() -> None:
+    """Twisted parses a POSTed form body itself (into ``request.args``, which daphne never reads)
+    before daphne passes the request on, and answers one it cannot parse, such as a multipart
+    body with no parts, with a bare 400 without a body or a Content-Type. Django parses bodies
+    itself: Twisted is told not to, so such a request reaches the API and gets a JSON answer."""
+    from daphne.http_protocol import WebRequest
+
+    WebRequest.__init__ = partialmethod(WebRequest.__init__, parsePOSTFormSubmission=False)
+
+
+_leave_form_bodies_to_django()
 
 
 class _SweeperOnFirstRequest:

@@ -7,13 +7,14 @@ from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLog
 from django.http import HttpRequest, HttpResponseBase
 
 _API_PREFIX = "/api/"
-_API_PAGES = ("/docs", "/openapi.json")
+_API_PAGES = ("/docs",)
 
 
 class LoginRequiredMiddleware(_DjangoLoginRequired):
     """Django's login-required default, except that API operations answer 401 as JSON (ninja's
-    auth does that) instead of redirecting to the login page. The API's docs are pages and
-    redirect like any other."""
+    auth does that) instead of redirecting to the login page. The API's docs are a page and
+    redirect like any other; its schema (``openapi.json``) is read with a session or a token and
+    checks them itself (``raggen.api``)."""
 
     def process_view(
         self,

@@ -17,6 +17,9 @@ def test_pages_redirect_anonymous_users_to_login(client):
 
 def test_api_answers_401_json_to_anonymous_users(client):
     response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 401  # the schema is read like the API: a session or a token
+    assert response.json() == {"detail": "Sign in or send a valid API token."}
+    response = client.get("/api/v1/docs")
     assert response.status_code == 302  # the docs are a page: login first
     response = client.post("/api/v1/embed", {"texts": ["x"]}, content_type="application/json")
     assert response.status_code in (401, 404)
