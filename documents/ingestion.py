@@ -49,9 +49,13 @@ logger = logging.getLogger(__name__)
 
 IN_PROGRESS = (DocumentStatus.EXTRACTING, DocumentStatus.CHUNKING, DocumentStatus.EMBEDDING)
 
-PARSE_TIMEOUT = gettext_noop(
-    "This file took longer than %(duration)s to read; it may be damaged or built to overload "
-    "readers, so it was not indexed."
+PARSE_TIMEOUT_MINUTES = gettext_noop(
+    "This file took longer than %(count)s minutes to read; it may be damaged or built to "
+    "overload readers, so it was not indexed."
+)
+PARSE_TIMEOUT_SECONDS = gettext_noop(
+    "This file took longer than %(count)s seconds to read; it may be damaged or built to "
+    "overload readers, so it was not indexed."
 )
 PARSE_MEMORY = gettext_noop(
     "This file needed more than %(limit)s MB of memory to read; it may be damaged or built to "
@@ -87,21 +91,12 @@ def _heartbeat_interval() -> float:
     return min(30.0, settings.INGEST_STALE_SECONDS / 5)
 
 
-def duration_text(seconds: int) -> str:
-    """``seconds`` in words for a stored failure reason (translated when shown, see
-    ``documents.reasons``)."""
-    if seconds % 60 == 0:
-        minutes = seconds // 60
-        return (
-            gettext_noop("1 minute")
-            if minutes == 1
-            else gettext_noop("%(count)s minutes") % {"count": minutes}
-        )
-    return (
-        gettext_noop("1 second")
-        if seconds == 1
-        else gettext_noop("%(count)s seconds") % {"count": seconds}
-    )
+def timeout_reason(seconds: int) -> str:
+    """The failure reason of a file that took longer than ``seconds`` to read (stored in
+    English, translated when shown: ``documents.reasons``)."""
+    if seconds >= 120 and seconds % 60 == 0:
+        return PARSE_TIMEOUT_MINUTES % {"count": seconds // 60}
+    return PARSE_TIMEOUT_SECONDS % {"count": seconds}
 
 
 def _claim(document_id: int) -> Document | None:
@@ -436,7 +431,7 @@ def _attempt(attempt: _Attempt) -> str:
         return "interrupted"
     except ParseTimeout as exc:
         logger.warning("document %s: reading stopped at the time limit (%s)", document.pk, exc)
-        _fail(attempt, PARSE_TIMEOUT % {"duration": duration_text(int(exc.seconds))})
+        _fail(attempt, timeout_reason(int(exc.seconds)))
     except ParseMemoryExceeded as exc:
         logger.warning("document %s: reading stopped at the memory limit (%s)", document.pk, exc)
         _fail(attempt, PARSE_MEMORY % {"limit": exc.limit_mb})
