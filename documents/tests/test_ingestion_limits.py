@@ -306,8 +306,10 @@ def test_sigterm_stops_the_web_process_at_once_and_ends_its_reading(kb, tmp_path
         wait_for_port(port, timeout=60, proc=proc)
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30).read()
         _wait(lambda: _status(document) == DocumentStatus.EXTRACTING, 60, "the reading to start")
-        _wait(lambda: _readers_of(proc.pid), 10, "the reading process")
-        readers = _readers_of(proc.pid)
+        deadline = time.monotonic() + 10
+        while not readers and time.monotonic() < deadline:
+            readers = _readers_of(proc.pid)
+            time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)  # not held up by the reading (it would take minutes)
     finally:
