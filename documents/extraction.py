@@ -6,7 +6,10 @@ inflates to gigabytes, a DOCX whose XML tree needs 3 GB. The child:
 
 - is a fresh interpreter running ``python -m documents.extraction`` (never a fork of the
   threaded web or worker process), which imports this module and nothing else of ours: it
-  holds no database connection, no thread, no Django, torch or faiss;
+  holds no database connection, no thread, no Django, torch or faiss (``multiprocessing``'s
+  ``spawn`` and ``forkserver`` would run the parent's main script, daphne's or celery's, again
+  in every child; ``fork`` would copy the locks of the parent's other threads: see
+  docs/INGESTION.md);
 - sets its own limits before it reads a byte: address space (``RLIMIT_AS``, so an allocation
   past ``memory_mb`` raises ``MemoryError``) and CPU time (``RLIMIT_CPU``, a backstop that ends
   it even if nobody is left to kill it);
@@ -17,8 +20,8 @@ The parent (:class:`Extraction`) counts the wall-clock time it spends waiting fo
 past ``timeout`` it kills the child. Time the parent spends on its own (embedding the previous
 batch) is not counted: the limit is on reading. A child that hits a limit, dies, or is stopped
 raises a distinct error (:class:`ParseTimeout`, :class:`ParseMemoryExceeded`,
-:class:`ParseKilled`, :class:`ExtractionCancelled`); a file the readers refuse raises
-``UnreadableDocument`` as before.
+:class:`ParseKilled`, :class:`ParseCrashed`, :class:`ExtractionCancelled`); a file the
+readers refuse raises ``UnreadableDocument`` as before.
 
 Ground floor: no Django, no app imports beyond the readers and the chunker (the child imports
 this module and nothing else of ours).

@@ -180,7 +180,9 @@ class _Heartbeat:
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
-        self._thread.join()
+        # A heartbeat waiting on a database lock ends within the database's own timeout; the
+        # thread is a daemon, so even then the attempt does not wait for it past a minute.
+        self._thread.join(timeout=60)
 
     def _beat(self) -> None:
         try:
