@@ -161,6 +161,10 @@ class Document(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The ingestion attempt that owns the document: raised by every claim (and by a retry) and
+    # never reset, unlike ``attempts``. Every status write of an attempt is conditional on it,
+    # so an attempt that was given up on (by the sweeper, or a retry) cannot write any more.
+    ingest_run = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # float32 document vector: the knowledge base's ``aggregation`` of its chunks' vectors
     # (embeddings.document_vectors), set when ingestion finishes.

@@ -24,6 +24,20 @@ TEMPLATES: tuple[str, ...] = (
     gettext_noop("This file is a zip archive, not a Word document. %(supported)s"),
     gettext_noop("This PDF has more than %(pages)s pages, the most we accept; split it."),
     gettext_noop("%(name)s is larger than the %(limit)s MB limit."),
+    # Reading limits (documents.ingestion).
+    gettext_noop(
+        "This file took longer than %(count)s minutes to read; it may be damaged or built to "
+        "overload readers, so it was not indexed."
+    ),
+    gettext_noop(
+        "This file took longer than %(count)s seconds to read; it may be damaged or built to "
+        "overload readers, so it was not indexed."
+    ),
+    gettext_noop(
+        "This file needed more than %(limit)s MB of memory to read; it may be damaged or built "
+        "to overload readers, so it was not indexed. If it is a genuine document, split it into "
+        "smaller files."
+    ),
     gettext_noop(
         "%(label)s embeddings refused a passage as too long for the model (%(message)s). "
         "Lower the maximum chunk size of this knowledge base."

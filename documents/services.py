@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -462,7 +463,8 @@ def document_reindex(document: Document) -> Document:
 
 
 def document_retry(document: Document) -> Document:
-    """Queue a failed (or stuck) document for ingestion again."""
+    """Queue a failed (or stuck) document for ingestion again. An attempt still at work on
+    it (a stuck one) loses the document: its writes are dropped from now on."""
     from documents.tasks import document_ingest_task
     from raggen.background import enqueue_on_commit
 
@@ -472,6 +474,8 @@ def document_retry(document: Document) -> Document:
             progress=0,
             failure_reason="",
             attempts=0,
+            ingest_run=F("ingest_run") + 1,
+            heartbeat_at=None,
             updated_at=timezone.now(),
         )
         enqueue_on_commit(document_ingest_task, document.pk)

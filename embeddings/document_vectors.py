@@ -62,10 +62,13 @@ def _batches(
         yield np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1), lengths
 
 
-def document_vector_compute(*, document: Document) -> NDArray[np.float32] | None:
+def document_vector_compute(
+    *, document: Document, store: bool = True
+) -> NDArray[np.float32] | None:
     """The aggregate of ``document``'s chunk vectors (in chunk order) by its knowledge base's
-    ``aggregation``, stored in ``Document.vector``; None (and stored as NULL) when no chunk has
-    a vector. Holds at most :data:`BATCH` chunk vectors at a time."""
+    ``aggregation``, stored in ``Document.vector`` unless ``store`` is false (ingestion stores
+    it itself, with the status); None (and stored as NULL) when no chunk has a vector. Holds at
+    most :data:`BATCH` chunk vectors at a time."""
     method = KnowledgeBase.objects.values_list("aggregation", flat=True).get(
         pk=document.knowledge_base_id
     )
@@ -79,9 +82,10 @@ def document_vector_compute(*, document: Document) -> NDArray[np.float32] | None
     for vectors, lengths in _batches(rows):
         running.add(vectors, lengths=lengths)
     vector = running.result()
-    Document.objects.filter(pk=document.pk).update(
-        vector=None if vector is None else vector.tobytes()
-    )
+    if store:
+        Document.objects.filter(pk=document.pk).update(
+            vector=None if vector is None else vector.tobytes()
+        )
     return vector
 
 

@@ -303,6 +303,11 @@ INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 300, minimum=1)
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 INGEST_MAX_PAGES = env_int("INGEST_MAX_PAGES", 5000, minimum=1)
 INGEST_SWEEP_SECONDS = env_int("INGEST_SWEEP_SECONDS", 60, minimum=1)
+# Reading a file (the readers and the chunker) runs in a child process held within these
+# limits: the wall-clock seconds spent waiting for it (and its CPU seconds), and its address
+# space. A file that needs more ends failed with a reason that says which limit it hit.
+INGEST_PARSE_TIMEOUT = env_int("INGEST_PARSE_TIMEOUT", 300, minimum=1)
+INGEST_PARSE_MEMORY_MB = env_int("INGEST_PARSE_MEMORY_MB", 1024, minimum=128)
 # Non-file request data Django holds in memory (JSON bodies, form fields): the embedding API's
 # largest batch fits; a larger body answers 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -32,7 +32,9 @@ def iter_document(path: Path, file_type: str, *, max_pages: int | None = None) -
 
     Raises ``UnreadableDocument`` when the file cannot be read (possibly after some pages
     were yielded) and ``ValueError`` for an unknown ``file_type``. ``max_pages`` limits
-    PDFs: a longer one is refused, not cut.
+    PDFs: a longer one is refused, not cut. ``MemoryError`` is left to the caller: under a
+    memory limit (``documents.extraction``) it is the limit that was reached, not a property
+    of the file.
     """
     path = Path(path)
     if file_type == "pdf":
@@ -43,10 +45,6 @@ def iter_document(path: Path, file_type: str, *, max_pages: int | None = None) -
     reader = {"docx": docx, "txt": txt, "md": markdown, "html": html}[file_type]
     try:
         yield from reader.iter_pages(path)
-    except UnreadableDocument:
-        raise
-    except MemoryError as exc:
-        raise UnreadableDocument(gettext_noop("This file is too large to read.")) from exc
     except OSError as exc:
         raise UnreadableDocument(
             gettext_noop("The stored file could not be opened; upload it again.")

@@ -69,7 +69,12 @@ def read(path: Path) -> list[Page]:
             blocks = _Reader(_Package(archive)).read()
     except zipfile.BadZipFile as exc:
         raise UnreadableDocument(DAMAGED) from exc
-    except (etree.XMLSyntaxError, KeyError, ValueError, EOFError) as exc:
+    except etree.XMLSyntaxError as exc:
+        if exc.code == etree.ErrorTypes.ERR_NO_MEMORY:
+            # libxml2 could not allocate: a memory limit, not damage (see iter_document).
+            raise MemoryError(str(exc)) from exc
+        raise UnreadableDocument(DAMAGED) from exc
+    except (KeyError, ValueError, EOFError) as exc:
         raise UnreadableDocument(DAMAGED) from exc
     page = Page.from_blocks(None, blocks.blocks)
     if not page.blocks:

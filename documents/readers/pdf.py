@@ -122,6 +122,8 @@ def _open(fh: Any) -> PDFDocument:
         raise UnreadableDocument(PASSWORD_PROTECTED) from exc
     except (PSEOF, RecursionError) as exc:
         raise UnreadableDocument(DAMAGED) from exc
+    except MemoryError:
+        raise  # a limit of the reading process, not damage: the caller says which limit
     except Exception as exc:  # pdfminer raises many kinds on broken files
         logger.info("pdfminer could not open %s: %r", getattr(fh, "name", "?"), exc)
         raise UnreadableDocument(DAMAGED) from exc
@@ -140,6 +142,8 @@ def _layouts(document: PDFDocument) -> Iterator[LTPage]:
             return
         except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
             raise UnreadableDocument(PASSWORD_PROTECTED) from exc
+        except MemoryError:
+            raise
         except Exception as exc:  # a broken page tree or content stream
             logger.info("pdfminer failed on a page: %r", exc)
             raise UnreadableDocument(DAMAGED) from exc

@@ -140,11 +140,11 @@ def test_a_new_version_stays_invisible_until_indexed_then_swaps_atomically(kb, m
     seen_before_swap: list[list[str]] = []
     real_finish = ingestion._finish
 
-    def finish_and_look(document: Document, chunk_count: int, page_count: int | None) -> None:
+    def finish_and_look(attempt: Any, chunk_count: int, page_count: int | None) -> None:
         # The new version's chunks are embedded and in the index, but not yet swapped in.
-        assert Chunk.objects.filter(document=document).exists()
+        assert Chunk.objects.filter(document=attempt.document).exists()
         seen_before_swap.append(search_texts(kb, "vacation"))
-        real_finish(document, chunk_count, page_count)
+        real_finish(attempt, chunk_count, page_count)
 
     monkeypatch.setattr(ingestion, "_finish", finish_and_look)
     result = services.document_upload(
@@ -220,7 +220,7 @@ def test_an_unexpected_error_marks_the_document_failed_and_does_not_escape(kb, m
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ingestion, "iter_chunks", explode)
+    monkeypatch.setattr(ingestion, "_store", explode)
     document = upload_bytes(kb, "a.txt", b"Some text.")
     assert document.status == DocumentStatus.FAILED
     assert "unexpected error" in document.failure_reason
@@ -296,11 +296,11 @@ def test_a_transient_database_error_is_retried_and_then_indexes(kb, monkeypatch)
     calls = {"n": 0}
     real_run = ingestion._run
 
-    def flaky_run(document: Document) -> tuple[int, int | None]:
+    def flaky_run(attempt: Any) -> tuple[int, int | None]:
         calls["n"] += 1
         if calls["n"] == 1:
             raise OperationalError("database is locked")
-        return real_run(document)
+        return real_run(attempt)
 
     monkeypatch.setattr(ingestion, "_run", flaky_run)
     document = upload_bytes(kb, "a.txt", b"Retried after a busy database.")
