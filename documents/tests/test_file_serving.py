@@ -134,7 +134,7 @@ def test_media_files_are_not_served_even_with_debug_on(alice: Any, tmp_path: Pat
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env=subprocess_env(DEBUG="true", MEDIA_ROOT=str(media)),
+        env=subprocess_env(DEBUG="true", MEDIA_ROOT=str(media), ALLOWED_HOSTS="testserver"),
         cwd=ROOT,
         capture_output=True,
         text=True,
