@@ -55,10 +55,11 @@ test-pg: install-dev ## Run the whole test suite against PostgreSQL (PG_URL)
 fuzz: install-dev ## Schemathesis on the real server, FUZZ_EXAMPLES (100) examples per operation
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest raggen/tests/test_fuzz.py -m fuzz -s --timeout=0 $(PYTEST_ARGS)
 
-lint: install-dev ## ruff format --check, ruff check, mypy (strict)
+lint: install-dev ## ruff format --check, ruff check, mypy (strict), import contracts
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports --no-cache
 
 fmt: install-dev ## Format and autofix with ruff
 	$(BIN)/ruff format .

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import quotas, services
 from accounts.models import ApiToken, AuditEvent, UserQuota
-from raggen.errors import InvalidInput
+from core.errors import InvalidInput
 
 User = get_user_model()
 

@@ -13,7 +13,7 @@ from ninja.security import django_auth
 from accounts import selectors, services
 from accounts.models import ApiToken
 from accounts.schemas import ApiTokenCreateIn, ApiTokenCreateOut, ApiTokenOut
-from raggen.schemas import errors
+from core.schemas import errors
 
 router = Router(tags=["API tokens"])
 # 403: a read-only token cannot revoke, and no token can create one (a session is needed).

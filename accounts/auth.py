@@ -10,7 +10,7 @@ from accounts.errors import ApiTokenRejected
 from accounts.models import ApiToken, ApiTokenScope
 from accounts.selectors import api_token_get_by_plaintext
 from accounts.services import api_token_touch
-from raggen.errors import PermissionDenied
+from core.errors import PermissionDenied
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from raggen.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class ApiTokenRejected(ApplicationError):
     """The bearer token is unknown, revoked or expired; the message says which."""
-
-    status_code = 401

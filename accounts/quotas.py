@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import UserQuota
 from chat.models import MessageStatus, UsageRecord
-from raggen.errors import QuotaExceeded
+from core.errors import QuotaExceeded
 
 
 @dataclass(frozen=True)

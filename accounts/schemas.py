@@ -6,7 +6,7 @@ from datetime import datetime
 
 from ninja import Field, Schema
 
-from raggen.schemas import BodyIn
+from core.schemas import BodyIn
 
 
 class ApiTokenOut(Schema):

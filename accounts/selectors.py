@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import ApiToken
 from accounts.services import TOKEN_PREFIX, api_token_hash
-from raggen.errors import NotFound
+from core.errors import NotFound
 
 
 def api_token_list_for_user(user: Any) -> QuerySet[ApiToken]:

@@ -13,8 +13,8 @@ from django.http import HttpRequest
 
 from accounts.models import AuditAction
 from accounts.services import audit
+from core.context import current_request
 from documents.signals import sharing_changed
-from raggen.observability import current_request
 
 # The names under which a log-in name reaches authenticate(): Django's form, allauth's
 # username and e-mail logins.

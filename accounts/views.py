@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import selectors, services
 from accounts.forms import EXPIRY_DAYS, ApiTokenCreateForm
 from accounts.models import ApiTokenScope
-from raggen.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 
 
 def _render(request: HttpRequest, status: int = 200, **context: Any) -> HttpResponse:

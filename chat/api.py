@@ -36,10 +36,10 @@ from chat.schemas import (
     ProviderOut,
     StopOut,
 )
+from core.errors import ApplicationError
+from core.ratelimit import rate_limit_request
+from core.schemas import Pagination, errors
 from providers.registry import default_provider_name, provider_statuses
-from raggen.errors import ApplicationError
-from raggen.ratelimit import rate_limit_request
-from raggen.schemas import Pagination, errors
 
 router = Router(tags=["chat"])
 _ERRORS = errors(400, 403, 404, 409)

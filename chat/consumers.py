@@ -23,8 +23,8 @@ from pydantic import ValidationError
 from chat import services
 from chat.events import ChatEvent, DoneEvent, application_error_event, error_event
 from chat.schemas import SocketRegenerateIn, SocketSendIn, chat_socket_adapter
-from raggen.errors import ApplicationError, NotFound
-from raggen.ratelimit import rate_limit_async
+from core.errors import ApplicationError, NotFound
+from core.ratelimit import rate_limit_async
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]

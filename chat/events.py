@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 if TYPE_CHECKING:
-    from raggen.errors import ApplicationError
+    from core.errors import ApplicationError
 
 
 class StartEvent(TypedDict):

@@ -23,8 +23,8 @@ from django.db import close_old_connections
 from django.utils.translation import gettext as _
 
 from chat.models import ProviderSecret
+from core.errors import InvalidInput
 from providers.registry import MANAGED_SETTINGS
-from raggen.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 

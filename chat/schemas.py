@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from ninja import Field, Schema
 from pydantic import TypeAdapter
 
+from core.schemas import BodyIn
 from documents.reasons import translate_reason
-from raggen.schemas import BodyIn
 
 
 class GenerationParamsIn(BodyIn):

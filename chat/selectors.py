@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from chat.casefold import Casefold
 from chat.models import Citation, Conversation, Message, PromptTemplate
-from raggen.errors import NotFound, PermissionDenied
+from core.errors import NotFound, PermissionDenied
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser

@@ -10,6 +10,9 @@ from ninja import File, Query, Router, UploadedFile
 from ninja.pagination import paginate
 from ninja.responses import Status
 
+from core.errors import Conflict, NotFound
+from core.ratelimit import rate_limit_request
+from core.schemas import MAX_OFFSET, Pagination, errors
 from documents import selectors, services
 from documents.detect import stored_filename
 from documents.models import Document, KnowledgeBase, KnowledgeBaseShare
@@ -27,9 +30,6 @@ from documents.schemas import (
     UploadItemOut,
     UploadOut,
 )
-from raggen.errors import Conflict, NotFound
-from raggen.ratelimit import rate_limit_request
-from raggen.schemas import MAX_OFFSET, Pagination, errors
 
 router = Router(tags=["knowledge bases and documents"])
 _ERRORS = errors(400, 403, 404, 409, 413)

@@ -7,10 +7,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from core.errors import NotFound
 from documents.progress import group_name
 from documents.reasons import translate_reason
 from documents.selectors import knowledge_base_get_for_user
-from raggen.errors import NotFound
 
 
 class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]

@@ -7,8 +7,8 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from core.schemas import BodyIn
 from documents.reasons import translate_reason
-from raggen.schemas import BodyIn
 
 ENCODER_PATTERN = "^(local|gigachat|yandex)$"
 ENCODER_HELP = (

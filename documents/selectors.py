@@ -23,8 +23,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
+from core.errors import NotFound, PermissionDenied
 from documents.models import Chunk, Document, KnowledgeBase, KnowledgeBaseShare, ShareRole
-from raggen.errors import NotFound, PermissionDenied
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser

@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from documents.models import (
     Document,
     DocumentStatus,
@@ -28,7 +29,6 @@ from documents.models import (
 )
 from documents.reasons import translate_reason
 from documents.signals import sharing_changed
-from raggen.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -393,8 +393,8 @@ def _create_document(
     replaces: Document | None,
     queue: bool,
 ) -> Document:
+    from core.background import enqueue_on_commit
     from documents.tasks import document_ingest_task
-    from raggen.background import enqueue_on_commit
 
     with transaction.atomic():
         if replaces is not None and replaces.knowledge_base_id != knowledge_base.pk:
@@ -432,8 +432,8 @@ def _announce(document: Document) -> None:
 def document_reindex(document: Document) -> Document:
     """Chunk and index ``document`` again (after a settings change) without a gap in search:
     a new version row over the same stored file is built, then swapped in."""
+    from core.background import enqueue_on_commit
     from documents.tasks import document_ingest_task
-    from raggen.background import enqueue_on_commit
 
     if not document.is_current:
         raise Conflict(_("Only the current version of a document can be reindexed."))
@@ -465,8 +465,8 @@ def document_reindex(document: Document) -> Document:
 def document_retry(document: Document) -> Document:
     """Queue a failed (or stuck) document for ingestion again. An attempt still at work on
     it (a stuck one) loses the document: its writes are dropped from now on."""
+    from core.background import enqueue_on_commit
     from documents.tasks import document_ingest_task
-    from raggen.background import enqueue_on_commit
 
     with transaction.atomic():
         Document.objects.filter(pk=document.pk).update(

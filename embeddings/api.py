@@ -9,6 +9,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
+from core.errors import NotFound
+from core.schemas import errors
 from documents.models import Document
 from documents.selectors import knowledge_base_get_for_user
 from embeddings import document_vectors, services
@@ -28,8 +30,6 @@ from embeddings.schemas import (
     VectorsDeleteIn,
     VectorsDeleteOut,
 )
-from raggen.errors import NotFound
-from raggen.schemas import errors
 
 router = Router(tags=["vectors"])
 # 413: too many or too long texts; 409: a document that is not indexed yet.

@@ -16,9 +16,9 @@ import numpy as np
 from django.utils.translation import gettext as _
 from numpy.typing import NDArray
 
+from core.errors import Conflict
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from embeddings.aggregation import RunningAggregate
-from raggen.errors import Conflict
 
 BATCH = 512
 

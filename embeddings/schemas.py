@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
-from raggen.schemas import BodyIn
+from core.schemas import BodyIn
 
 
 class EmbedIn(BodyIn):

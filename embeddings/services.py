@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from numpy.typing import NDArray
 
+from core.errors import ApplicationError, Conflict, InvalidInput, PayloadTooLarge
 from documents.models import Chunk, Document, DocumentStatus, FileType, KnowledgeBase
 from documents.models import Encoder as EncoderChoice
 from embeddings import hybrid, store
@@ -33,7 +34,6 @@ from embeddings.keyword import search as keyword_search
 from embeddings.model_files import model_name, resolve_model_path
 from embeddings.models import ChunkMetadata
 from providers.errors import ProviderContextTooLong, ProviderError, ProviderNotConfigured
-from raggen.errors import ApplicationError, Conflict, InvalidInput, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -56,23 +56,19 @@ class ModelChanged(Conflict):
 class EncoderNotConfigured(ApplicationError):
     """A knowledge base asks for a provider's embeddings, but the provider has no credentials."""
 
-    status_code = 400
-
 
 class EmbeddingProviderError(ApplicationError):
-    """A provider could not embed. ``retryable``: trying again later may help (rate limit after
-    the adapter's own retries, unavailable, timeout); otherwise the key, the model or the text
-    must change first."""
+    """A provider could not embed, and trying again will not help until the key, the model or
+    the text changes (``retryable`` is false)."""
 
-    status_code = 502
+    retryable = False
 
-    def __init__(
-        self, message: str, extra: dict[str, Any] | None = None, *, retryable: bool = False
-    ) -> None:
-        super().__init__(message, extra)
-        self.retryable = retryable
-        if retryable:
-            self.status_code = 503
+
+class EmbeddingProviderUnavailable(EmbeddingProviderError):
+    """A provider could not embed for now (rate limit after the adapter's own retries,
+    unavailable, timeout): trying again later may help."""
+
+    retryable = True
 
 
 # --- the encoder -----------------------------------------------------------------------------
@@ -234,11 +230,11 @@ def _provider_errors(choice: str) -> Iterator[None]:
         ) from exc
     except ProviderError as exc:
         label = _PROVIDER_LABELS.get(choice, choice)
-        raise EmbeddingProviderError(
+        error = EmbeddingProviderUnavailable if exc.retryable else EmbeddingProviderError
+        raise error(
             _("%(label)s embeddings failed: %(message)s")
             % {"label": label, "message": exc.message},
             {"encoder": choice},
-            retryable=exc.retryable,
         ) from exc
 
 
@@ -1015,6 +1011,7 @@ __all__ = [
     "MODES",
     "AddedTexts",
     "EmbeddingProviderError",
+    "EmbeddingProviderUnavailable",
     "EncoderNotConfigured",
     "IndexStats",
     "ModelChanged",

@@ -1,4 +1,5 @@
-"""The one ``NinjaAPI``, mounted at ``/api/v1/``. Application errors map to status codes here."""
+"""The one ``NinjaAPI``, mounted at ``/api/v1/``. Application errors map to status codes here,
+in one table (``STATUS_CODES``, read by :func:`status_for`); the errors themselves know no HTTP."""
 
 from __future__ import annotations
 
@@ -14,7 +15,51 @@ from ninja.errors import AuthenticationError
 from ninja.security import django_auth
 
 from accounts.auth import ApiTokenAuth
-from raggen.errors import ApplicationError
+from accounts.errors import ApiTokenRejected
+from core.errors import (
+    ApplicationError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    QuotaExceeded,
+)
+from core.ratelimit import RateLimited
+from documents.api import router as documents_router
+from embeddings.api import router as embeddings_router
+from embeddings.services import (
+    EmbeddingProviderError,
+    EmbeddingProviderUnavailable,
+    EncoderNotConfigured,
+)
+
+#: The status code each application error answers with. An error not listed answers with the
+#: entry of its nearest listed base class (looked up along the MRO), so ``ModelChanged``, a
+#: ``Conflict``, answers 409.
+STATUS_CODES: dict[type[ApplicationError], int] = {
+    ApplicationError: 400,
+    InvalidInput: 422,
+    NotFound: 404,
+    PermissionDenied: 403,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    QuotaExceeded: 429,
+    RateLimited: 429,
+    ApiTokenRejected: 401,
+    EncoderNotConfigured: 400,
+    EmbeddingProviderError: 502,
+    EmbeddingProviderUnavailable: 503,
+}
+
+
+def status_for(exc: ApplicationError) -> int:
+    """The status code ``exc`` answers with: the entry of its class or its nearest base."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return 400
+
 
 _token_auth = ApiTokenAuth()
 
@@ -53,7 +98,7 @@ api = NinjaAPI(
 @api.exception_handler(ApplicationError)
 def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
     response = api.create_response(
-        request, {"detail": exc.message, **exc.extra}, status=exc.status_code
+        request, {"detail": exc.message, **exc.extra}, status=status_for(exc)
     )
     if "retry_after" in exc.extra:  # rate limits and quotas (429)
         response["Retry-After"] = str(exc.extra["retry_after"])
@@ -69,9 +114,6 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 
 def register_routers() -> None:
     """Adds each app's router. Called once from ``raggen.urls``."""
-    from documents.api import router as documents_router
-    from embeddings.api import router as embeddings_router
-
     api.add_router("/", documents_router)
     api.add_router("/", embeddings_router)
     api.add_router("/", "chat.api.router")

@@ -20,6 +20,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.conf import settings
 
+from core.background import periodic_start_all
 from raggen.bodylimit import BodySizeLimitMiddleware
 from raggen.locale import WebsocketLocaleMiddleware
 from raggen.routing import websocket_urlpatterns
@@ -38,10 +39,11 @@ def _leave_form_bodies_to_django() -> None:
 _leave_form_bodies_to_django()
 
 
-class _SweeperOnFirstRequest:
-    """With tasks on this process's thread pool, this process also runs the sweeper that
-    requeues abandoned ingestion. It starts on the first HTTP request, not at import, so that
-    importing the application (tests, tools) starts no thread."""
+class _PeriodicJobsOnFirstRequest:
+    """With tasks on this process's thread pool, this process also runs the periodic jobs the
+    apps registered (the sweeper that requeues abandoned ingestion). They start on the first
+    HTTP request, not at import, so that importing the application (tests, tools) starts no
+    thread."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -50,10 +52,7 @@ class _SweeperOnFirstRequest:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if not self.started and settings.BACKGROUND_TASKS == "thread":
             self.started = True
-            from documents.ingestion import sweep_stale
-            from raggen.background import start_periodic
-
-            start_periodic("ingest-sweeper", sweep_stale, settings.INGEST_SWEEP_SECONDS)
+            periodic_start_all()
         await self.app(scope, receive, send)
 
 
@@ -61,7 +60,7 @@ application = ProtocolTypeRouter(
     {
         # Bodies over REQUEST_MAX_BYTES answer 413 before Django reads them (raggen.server already
         # refuses them in daphne; this holds under any other server).
-        "http": BodySizeLimitMiddleware(_SweeperOnFirstRequest(django_asgi_app)),
+        "http": BodySizeLimitMiddleware(_PeriodicJobsOnFirstRequest(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(
             WebsocketLocaleMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),

@@ -8,6 +8,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_init, worker_ready
 
+from core.background import periodic_start_all
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "raggen.settings")
 
 app = Celery("raggen")
@@ -29,11 +31,6 @@ def _on_worker_init(**_: Any) -> None:
 
 @worker_ready.connect
 def _on_worker_ready(**_: Any) -> None:
-    # Each worker looks for documents whose worker died and queues them again.
-    from django.conf import settings
-
-    from documents.ingestion import sweep_stale
-    from raggen.background import start_periodic
-
-    sweep_stale()
-    start_periodic("ingest-sweeper", sweep_stale, settings.INGEST_SWEEP_SECONDS)
+    # Each worker runs the apps' periodic jobs once at once (the sweeper looks for documents whose
+    # worker died and queues them again), then on their interval.
+    periodic_start_all(run_now=True)

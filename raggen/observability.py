@@ -1,8 +1,6 @@
-"""Request ids on log lines, and Prometheus metrics.
-
-The request id lives in a context variable, so it follows a request through ``sync_to_async``
-and into the log lines of the code it calls.
-"""
+"""Request ids on log lines, and the HTTP request metrics: the middlewares and the log filter
+that settings name. The context variables they set live in ``core.context``, the counters in
+``core.metrics``."""
 
 from __future__ import annotations
 
@@ -11,54 +9,15 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import Counter, Histogram
 
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
-#: The request being served, for code far from the view that must say who acted (the audit
-#: trail of a deletion); ``None`` in tasks and commands.
-current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
+from core.context import current_request, request_id_var
+from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-HTTP_REQUESTS = Counter(
-    "raggen_http_requests_total", "HTTP requests served", ["method", "route", "status"]
-)
-HTTP_LATENCY = Histogram(
-    "raggen_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
-)
-TASKS = Counter("raggen_tasks_total", "Background tasks finished", ["task", "outcome"])
-TASK_DURATION = Histogram("raggen_task_duration_seconds", "Background task duration", ["task"])
-ANSWERS = Counter("raggen_answers_total", "Chat answers finished", ["provider", "model", "status"])
-ANSWER_TOKENS = Counter(
-    "raggen_answer_tokens_total", "Tokens of chat answers", ["provider", "kind"]
-)
-FIRST_TOKEN = Histogram(
-    "raggen_answer_first_token_seconds",
-    "Time from a question to its first answer token",
-    ["provider"],
-    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
-)
-
-
-def record_answer(
-    provider: str,
-    model: str,
-    status: str,
-    *,
-    prompt_tokens: int = 0,
-    completion_tokens: int = 0,
-    first_token_ms: int | None = None,
-) -> None:
-    """Count one finished answer (complete, stopped or failed) and its tokens."""
-    ANSWERS.labels(provider, model, status).inc()
-    ANSWER_TOKENS.labels(provider, "prompt").inc(prompt_tokens)
-    ANSWER_TOKENS.labels(provider, "completion").inc(completion_tokens)
-    if first_token_ms is not None:
-        FIRST_TOKEN.labels(provider).observe(first_token_ms / 1000)
 
 
 class RequestIdFilter(logging.Filter):

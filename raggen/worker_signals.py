@@ -7,7 +7,7 @@ from typing import Any
 
 from celery.signals import task_postrun, task_prerun
 
-from raggen.observability import TASK_DURATION, TASKS
+from core.metrics import TASK_DURATION, TASKS
 
 _started: dict[str, float] = {}
 

@@ -10,10 +10,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from chat import selectors as chat_selectors
+from core.errors import NotFound
 from documents import selectors as doc_selectors
 from documents.models import Aggregation, Encoder, ShareRole, SplitRule
 from providers.registry import default_provider_name, provider_statuses
-from raggen.errors import NotFound
 from web.strings import js_strings
 
 _SIDEBAR_SIZE = 100

@@ -33,13 +33,13 @@ from chat.pipeline import AnswerRequest, GenerationParams, answer_stream, with_p
 from chat.services._conversations import conversation_update, title_from_question
 from chat.services._runs import Run, runs
 from chat.usage import retrieval_of, usage_record_answer
+from core.errors import ApplicationError, Conflict, InvalidInput, NotFound
+from core.metrics import record_answer
 from documents.models import Chunk, Document
 from documents.selectors import knowledge_base_ids_readable
 from providers.base import ChatMessage
 from providers.errors import ProviderError
 from providers.registry import default_provider_name
-from raggen.errors import ApplicationError, Conflict, InvalidInput, NotFound
-from raggen.observability import record_answer
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser

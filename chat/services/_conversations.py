@@ -13,10 +13,10 @@ from chat.models import (
     Conversation,
 )
 from chat.services._runs import runs
+from core.errors import InvalidInput
 from documents.models import Document
 from documents.selectors import knowledge_base_get_for_user
 from providers.registry import PROVIDERS
-from raggen.errors import InvalidInput
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser

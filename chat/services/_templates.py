@@ -12,7 +12,7 @@ from chat.models import (
     PromptTemplate,
 )
 from chat.services._conversations import _clean_params, _user_id
-from raggen.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser

@@ -13,10 +13,10 @@ from django.urls import reverse
 
 from chat import provider_secrets
 from chat.models import ProviderSecret
+from core.errors import InvalidInput
 from providers.base import ChatMessage, ChatRequest
 from providers.fakes import GigaChatFake
 from providers.registry import get_provider, provider_statuses
-from raggen.errors import InvalidInput
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,9 +10,9 @@ from chat import services
 from chat.models import Citation, Message, MessageStatus, Role
 from chat.services import _answers as answers
 from chat.tests.factories import make_conversation, make_indexed_kb
+from core.errors import Conflict, InvalidInput, NotFound
 from documents.models import Chunk, Document
 from providers.fakes import Script
-from raggen.errors import Conflict, InvalidInput, NotFound
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

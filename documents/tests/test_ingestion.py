@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from core.errors import InvalidInput, PayloadTooLarge
 from documents import ingestion, services
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from documents.tests.helpers import DOCS, upload_bytes, upload_path
 from embeddings import services as search_services
-from raggen.errors import InvalidInput, PayloadTooLarge
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_encoder")]
 

@@ -244,7 +244,7 @@ def test_a_reading_whose_document_was_taken_over_stops_and_writes_nothing(kb, se
 def test_while_one_document_is_stuck_another_users_text_is_indexed(
     alice, bob, settings, monkeypatch
 ):
-    from raggen import background
+    from core import background
 
     settings.BACKGROUND_TASKS = "thread"
     settings.BACKGROUND_THREADS = 2

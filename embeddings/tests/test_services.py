@@ -5,13 +5,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.errors import InvalidInput
 from documents.models import Chunk, FileType
 from embeddings import services, store
 from embeddings.aggregation import aggregate, aggregation_weights
 from embeddings.encoder import FakeEncoder, SentenceTransformerEncoder
 from embeddings.model_files import model_name, resolve_model_path
 from embeddings.tests.factories import make_document, make_kb
-from raggen.errors import InvalidInput
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ import pytest
 
 from accounts.models import ApiTokenScope
 from accounts.services import api_token_create
+from core.schemas import ErrorOut
 from documents.models import KnowledgeBase
-from raggen.schemas import ErrorOut
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1"
@@ -124,10 +124,10 @@ def test_every_operation_declares_its_auth_and_the_error_shape_of_each_error_cod
 def test_reindexing_a_version_swapped_out_meanwhile_is_a_conflict_not_a_500(alice):
     """Found by the fuzzer: two quick settings changes; the first one's new version was swapped
     in (and the old one deleted) while the second read the old one as current."""
+    from core.errors import Conflict
     from documents import services
     from documents.models import Document, DocumentStatus
     from documents.tests.helpers import upload_bytes
-    from raggen.errors import Conflict
 
     kb = KnowledgeBase.objects.create(name="Contracts", owner=alice)
     document = upload_bytes(kb, "a.txt", b"Some text about contracts.")

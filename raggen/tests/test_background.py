@@ -6,7 +6,7 @@ from concurrent.futures import Future
 import pytest
 from django.core.management import call_command
 
-from raggen.background import enqueue
+from core.background import enqueue
 from raggen.tasks import worker_ping_task
 
 

@@ -7,7 +7,8 @@ import pytest
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 
-from raggen.observability import RequestIdFilter, RequestIdMiddleware, request_id_var
+from core.context import request_id_var
+from raggen.observability import RequestIdFilter, RequestIdMiddleware
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat.events import CitationPayload
 from chat.pipeline import AnswerRequest, GenerationParams, answer_stream
+from core.errors import ApplicationError
 from documents.models import KnowledgeBase
 from providers.errors import ProviderError
 from providers.registry import default_provider_name
-from raggen.errors import ApplicationError
 
 
 def source_line(citation: CitationPayload) -> str:

@@ -9,9 +9,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.errors import ApplicationError
 from documents import ingestion, services
 from documents.models import Document, DocumentStatus, KnowledgeBase
-from raggen.errors import ApplicationError
 
 _READ_BLOCK = 1024 * 1024
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from raggen.background import enqueue
+from core.background import enqueue
 from raggen.tasks import worker_ping_task
 
 

@@ -4,6 +4,10 @@
 - ``thread``: the embedded default. The same task runs on a small thread pool inside the web
   process, so an upload returns at once and its progress still streams.
 - ``eager``: runs at once, in the caller's thread (tests).
+
+Periodic jobs (the sweeper of abandoned ingestion runs) are registered by the app that owns them
+(``periodic_register`` from its ``AppConfig.ready``) and started by the process that runs them
+(``periodic_start_all`` from ``raggen.asgi`` or the Celery worker), so the roof never names them.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Task
@@ -20,7 +25,7 @@ from celery.result import AsyncResult
 from django.conf import settings
 from django.db import close_old_connections, transaction
 
-from raggen.observability import TASK_DURATION, TASKS
+from core.metrics import TASK_DURATION, TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -95,3 +100,52 @@ def start_periodic(name: str, job: Callable[[], object], interval: float) -> thr
     thread = threading.Thread(target=loop, name=f"raggen-{name}", daemon=True)
     thread.start()
     return thread
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    job: Callable[[], object]
+    #: Seconds between runs, read when the job starts (so settings overrides apply).
+    interval: Callable[[], float]
+
+
+_periodic: dict[str, PeriodicJob] = {}
+_periodic_started: dict[str, threading.Thread] = {}
+_periodic_lock = threading.Lock()
+
+
+def periodic_register(
+    *, name: str, job: Callable[[], object], interval: Callable[[], float]
+) -> None:
+    """Declare ``job`` to run every ``interval()`` seconds in the processes that start periodic
+    jobs. Called from an ``AppConfig.ready``; registering a name again replaces its job."""
+    with _periodic_lock:
+        _periodic[name] = PeriodicJob(name=name, job=job, interval=interval)
+
+
+def periodic_jobs() -> list[PeriodicJob]:
+    """The registered jobs, in registration order."""
+    with _periodic_lock:
+        return list(_periodic.values())
+
+
+def periodic_start_all(*, run_now: bool = False) -> list[threading.Thread]:
+    """Start every registered job not yet started in this process, each on its own daemon
+    thread (see :func:`start_periodic`), and return the threads started. ``run_now``: run each
+    job once first, in the caller's thread (a Celery worker catching up when it comes up); a
+    failing first run is logged and the job is still started."""
+    started: list[threading.Thread] = []
+    for job in periodic_jobs():
+        with _periodic_lock:
+            if job.name in _periodic_started:
+                continue
+            if run_now:
+                try:
+                    job.job()
+                except Exception:
+                    logger.exception("periodic job %s failed", job.name)
+            thread = start_periodic(job.name, job.job, job.interval())
+            _periodic_started[job.name] = thread
+        started.append(thread)
+    return started

@@ -1,6 +1,8 @@
 """The application's error family. Services raise these; the API maps them to status codes in
-one place (``raggen.api``), consumers send them as ``error`` events, and tasks record them as a
-``failed`` status with the message as the reason."""
+one place (``raggen.api``, a table looked up along each class's MRO), consumers send them as
+``error`` events, and tasks record them as a ``failed`` status with the message as the reason.
+
+No error here knows about HTTP: which status code an error answers with is the roof's business."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from typing import Any
 class ApplicationError(Exception):
     """An error whose message is meant for the user."""
 
-    status_code = 400
-
     def __init__(self, message: str, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -19,24 +19,24 @@ class ApplicationError(Exception):
 
 
 class InvalidInput(ApplicationError):
-    status_code = 422
+    pass
 
 
 class NotFound(ApplicationError):
-    status_code = 404
+    pass
 
 
 class PermissionDenied(ApplicationError):
-    status_code = 403
+    pass
 
 
 class Conflict(ApplicationError):
-    status_code = 409
+    pass
 
 
 class PayloadTooLarge(ApplicationError):
-    status_code = 413
+    pass
 
 
 class QuotaExceeded(ApplicationError):
-    status_code = 429
+    pass

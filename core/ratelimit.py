@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext as _
 
-from raggen.errors import ApplicationError
+from core.errors import ApplicationError
 
 Scope = Literal["chat", "upload"]
 WINDOW = 60  # seconds
@@ -28,8 +28,6 @@ WINDOW = 60  # seconds
 class RateLimited(ApplicationError):
     """Too many requests in the current window; ``retry_after`` is the seconds until it ends.
     The API answers 429 with a ``Retry-After`` header."""
-
-    status_code = 429
 
     def __init__(self, message: str, *, limit: int, retry_after: int) -> None:
         super().__init__(
