@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 
 from chat.models import Conversation, Message
 from chat.routing import websocket_urlpatterns
@@ -42,7 +43,8 @@ def test_a_window_allows_the_limit_then_refuses_until_it_ends():
     hits = [rate_limit_hit(scope="t", key="k", limit=3, now=120.0 + s) for s in (0, 10, 20)]
     assert hits == [1, 2, 3]
 
-    with pytest.raises(RateLimited) as raised:
+    # The message is in the active language: English here, whatever an earlier test activated.
+    with translation.override("en"), pytest.raises(RateLimited) as raised:
         rate_limit_hit(scope="t", key="k", limit=3, now=165.2)
 
     assert raised.value.retry_after == 15  # the window ends at 180
