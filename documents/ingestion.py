@@ -32,6 +32,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from core.background import enqueue
 from core.errors import ApplicationError
 from documents.chunking import ChunkDraft, ChunkingOptions
 from documents.extraction import (
@@ -505,7 +506,6 @@ def sweep_stale(now: datetime | None = None) -> list[int]:
     saw, so a heartbeat that lands meanwhile wins. Queuing again never runs a second reading of
     one document: the queued task claims it only if its heartbeat is still stale.
     """
-    from core.background import enqueue
     from documents.tasks import document_ingest_task
 
     now = now or timezone.now()

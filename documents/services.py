@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.background import enqueue_on_commit
 from core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from documents.models import (
     Document,
@@ -393,7 +394,6 @@ def _create_document(
     replaces: Document | None,
     queue: bool,
 ) -> Document:
-    from core.background import enqueue_on_commit
     from documents.tasks import document_ingest_task
 
     with transaction.atomic():
@@ -432,7 +432,6 @@ def _announce(document: Document) -> None:
 def document_reindex(document: Document) -> Document:
     """Chunk and index ``document`` again (after a settings change) without a gap in search:
     a new version row over the same stored file is built, then swapped in."""
-    from core.background import enqueue_on_commit
     from documents.tasks import document_ingest_task
 
     if not document.is_current:
@@ -465,7 +464,6 @@ def document_reindex(document: Document) -> Document:
 def document_retry(document: Document) -> Document:
     """Queue a failed (or stuck) document for ingestion again. An attempt still at work on
     it (a stuck one) loses the document: its writes are dropped from now on."""
-    from core.background import enqueue_on_commit
     from documents.tasks import document_ingest_task
 
     with transaction.atomic():

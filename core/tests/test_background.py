@@ -17,15 +17,6 @@ def registry(monkeypatch):
     return background
 
 
-def test_the_documents_app_registers_the_ingestion_sweeper(settings):
-    from documents.ingestion import sweep_stale
-
-    jobs = {job.name: job for job in background.periodic_jobs()}
-    assert jobs["ingest-sweeper"].job is sweep_stale
-    settings.INGEST_SWEEP_SECONDS = 7
-    assert jobs["ingest-sweeper"].interval() == 7.0
-
-
 def test_start_all_starts_each_registered_job_once_per_process(registry):
     ran = threading.Event()
     registry.periodic_register(name="probe", job=ran.set, interval=lambda: 0.2)
@@ -62,17 +53,3 @@ def test_a_failing_first_run_is_logged_and_the_job_still_starts(registry, caplog
 
     assert [thread.name for thread in started] == ["raggen-flaky"]
     assert "periodic job flaky failed" in caplog.text
-
-
-def test_the_celery_worker_starts_the_registered_jobs_when_ready(registry):
-    from raggen.celery import _on_worker_ready
-
-    calls: list[int] = []
-    registry.periodic_register(
-        name="worker-job", job=lambda: calls.append(1), interval=lambda: 3600
-    )
-
-    _on_worker_ready()
-
-    assert calls == [1]
-    assert "worker-job" in registry._periodic_started

@@ -6,6 +6,7 @@ from concurrent.futures import Future
 import pytest
 from django.core.management import call_command
 
+from core import background
 from core.background import enqueue
 from raggen.tasks import worker_ping_task
 
@@ -76,3 +77,25 @@ def test_the_in_process_sweeper_starts_with_the_first_request_not_at_import(tmp_
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[] 200 ['raggen-ingest-sweeper']"
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """An empty registry of periodic jobs, so nothing the test starts touches the real ones."""
+    monkeypatch.setattr(background, "_periodic", {})
+    monkeypatch.setattr(background, "_periodic_started", {})
+    return background
+
+
+def test_the_celery_worker_starts_the_registered_jobs_when_ready(registry):
+    from raggen.celery import _on_worker_ready
+
+    calls: list[int] = []
+    registry.periodic_register(
+        name="worker-job", job=lambda: calls.append(1), interval=lambda: 3600
+    )
+
+    _on_worker_ready()
+
+    assert calls == [1]
+    assert "worker-job" in registry._periodic_started
