@@ -11,6 +11,7 @@
     streaming: null, // {bubble, raw, sources, citations}
     templates: null,
     menuIndex: 0,
+    loaded: Promise.resolve(), // the open conversation's messages, shown
   };
   var $ = function (id) { return document.getElementById(id); };
   var list = $("message-list"), input = $("composer-input"), statusLine = $("chat-status");
@@ -373,7 +374,8 @@
   function send(options) {
     if (state.streaming) { return; }
     setStatus("");
-    ensureConversation().then(connect).then(function (socket) {
+    // A question waits for the history, so that the history never lands after (or over) it.
+    ensureConversation().then(function () { return state.loaded; }).then(connect).then(function (socket) {
       if (!options.regenerate) { list.appendChild(userBubble(options.content)); }
       var bubble = assistantBubble();
       list.appendChild(bubble);
@@ -541,7 +543,7 @@
         details.open = true;
       }
     });
-    loadMessages().catch(function (e) { setStatus(e.message, true); });
+    state.loaded = loadMessages().catch(function (e) { setStatus(e.message, true); });
   }
   input.focus();
 })();
