@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, set_script_prefix
 from django.urls.resolvers import RegexPattern
 
 from chat.routing import websocket_urlpatterns as chat_sockets
@@ -147,9 +147,7 @@ def test_each_websocket_url_resolves_to_its_consumer(key):
     assert all(match.kwargs[param] == 7 for param in params)
 
 
-def test_the_map_follows_the_script_prefix(settings):
-    from django.urls import set_script_prefix
-
+def test_the_map_follows_the_script_prefix():
     set_script_prefix("/raggen/")
     try:
         moved = js_urls()
