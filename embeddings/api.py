@@ -28,12 +28,14 @@ from embeddings.schemas import (
     VectorsDeleteOut,
 )
 from raggen.errors import InvalidInput, NotFound
+from raggen.ratelimit import rate_limit_request
 
 router = Router(tags=["vectors"])
 
 
 @router.post("/vectors/embed", response=EmbedOut, summary="Embed texts")
 def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
+    rate_limit_request("embed", request)
     vectors = services.embed_texts(texts=payload.texts)
     encoder = services.get_encoder()
     return EmbedOut(model=encoder.name, dimension=encoder.dimension, vectors=vectors.tolist())
@@ -41,6 +43,7 @@ def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
 
 @router.post("/vectors/search", response=SearchOut, summary="Search knowledge bases")
 def search_vectors(request: HttpRequest, payload: SearchIn) -> SearchOut:
+    rate_limit_request("search", request)
     kbs = [knowledge_base_get_for_user(kb_id, request.user) for kb_id in payload.knowledge_base_ids]
     result = services.search(
         knowledge_bases=kbs,
