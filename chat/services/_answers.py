@@ -102,10 +102,11 @@ def _fail_stale_answers(conversation: Conversation) -> None:
     if any(updated_at >= stale_before for _pk, updated_at in rows):
         raise Conflict(_("An answer is still being written in this conversation; stop it first."))
     stale = [pk for pk, _updated in rows]
-    streaming.filter(pk__in=stale).update(status=MessageStatus.FAILED, error=INTERRUPTED_REASON)
-    UsageRecord.objects.filter(message_id__in=stale, status=MessageStatus.STREAMING).update(
-        status=MessageStatus.FAILED, error=INTERRUPTED_REASON, error_kind="interrupted"
-    )
+    with transaction.atomic():
+        streaming.filter(pk__in=stale).update(status=MessageStatus.FAILED, error=INTERRUPTED_REASON)
+        UsageRecord.objects.filter(message_id__in=stale, status=MessageStatus.STREAMING).update(
+            status=MessageStatus.FAILED, error=INTERRUPTED_REASON, error_kind="interrupted"
+        )
 
 
 def _question_for_regenerate(conversation: Conversation) -> Message:
@@ -139,6 +140,7 @@ def _turn_prepare(
     conversation = selectors.conversation_get_for_user(conversation_id, user, prefetch=False)
     if not regenerate and not content.strip():
         raise InvalidInput(_("The message is empty."))
+    _fail_stale_answers(conversation)  # first: it gives back their reservations
     # Before anything else is written, and before the provider is asked.
     reservation = quota_reserve(
         user=user,
@@ -174,10 +176,9 @@ def _turn_build(
 ) -> _Turn:
     question_id: int | None = None
     changes = regenerate or provider is not None or model is not None or params is not None
-    # A plain question writes nothing here (unless a dead process left an answer streaming):
+    # A plain question writes nothing here (its reservation is written before, with a limit):
     # no transaction, which on SQLite would take the write lock.
     with transaction.atomic() if changes else contextlib.nullcontext():
-        _fail_stale_answers(conversation)
         if provider is not None or model is not None or params is not None:
             conversation_update(
                 conversation, user=user, provider=provider, model=model, params=params

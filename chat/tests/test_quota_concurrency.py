@@ -160,6 +160,8 @@ async def test_a_stopped_answer_keeps_its_reservation(alice, settings, openai_fa
 
     async for event in events:
         if event["type"] == "delta":
+            in_flight = await database_sync_to_async(quota_usage_today)(user=alice)
+            assert in_flight.messages == 1  # counted while it is written
             assert await services.answer_stop(user=alice, conversation_id=conversation.pk)
         if event["type"] == "done":
             assert event["status"] == "stopped"
@@ -169,3 +171,78 @@ async def test_a_stopped_answer_keeps_its_reservation(alice, settings, openai_fa
     record = await UsageRecord.objects.aget()
     assert record.status == MessageStatus.STOPPED
     assert record.message_id is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_question_refused_after_its_reservation_gives_it_back(alice_client, alice, settings):
+    settings.QUOTA_DAILY_MESSAGES = 1
+    conversation = Conversation.objects.create(owner=alice, provider="offline")
+
+    refused = alice_client.post(
+        f"{API}/conversations/{conversation.pk}/messages",
+        {"regenerate": True},  # nothing to answer again: refused after the reservation
+        content_type="application/json",
+    )
+
+    assert refused.status_code == 422
+    assert not UsageRecord.objects.exists()
+    assert _post(alice_client, conversation).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_client_gone_while_the_question_is_prepared_gives_the_reservation_back(
+    alice, settings, monkeypatch
+):
+    from chat.services import _answers
+
+    settings.QUOTA_DAILY_MESSAGES = 1
+    started, go_on = threading.Event(), threading.Event()
+    prepare = _answers._turn_prepare_and_retrieve
+
+    def slow_prepare(**options: Any) -> Any:
+        turn = prepare(**options)  # reserved
+        started.set()
+        go_on.wait(timeout=30)
+        return turn
+
+    monkeypatch.setattr(_answers, "_turn_prepare_and_retrieve", slow_prepare)
+    db = database_sync_to_async
+    conversation = await db(Conversation.objects.create)(owner=alice, provider="offline")
+    events = services.message_send(user=alice, conversation_id=conversation.pk, content="Hi?")
+    asking = asyncio.ensure_future(anext(events))
+    await asyncio.to_thread(started.wait, 30)
+    assert await UsageRecord.objects.acount() == 1  # reserved, counted as used
+
+    asking.cancel()  # the client went away
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+    go_on.set()
+    for _ in range(300):  # the release runs on the database thread once preparing ends
+        if not await UsageRecord.objects.aexists():
+            break
+        await asyncio.sleep(0.01)
+
+    assert not await UsageRecord.objects.aexists()
+    assert not await Message.objects.aexists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reservation_of_an_answer_whose_process_died_is_given_back(
+    alice_client, alice, settings
+):
+    from accounts.quotas import quota_reserve
+
+    settings.QUOTA_DAILY_MESSAGES = 1
+    conversation = Conversation.objects.create(owner=alice, provider="offline")
+    reservation = quota_reserve(user=alice, provider="offline", conversation_id=conversation.pk)
+    dead = Message.objects.create(
+        conversation=conversation, role=Role.ASSISTANT, status=MessageStatus.STREAMING
+    )
+    UsageRecord.objects.filter(pk=reservation).update(message=dead)
+    Message.objects.filter(pk=dead.pk).update(updated_at="2020-01-01T00:00:00Z")
+
+    response = _post(alice_client, conversation)
+
+    assert response.status_code == 200 and response.json()["status"] == "complete"
+    assert UsageRecord.objects.get(pk=reservation).status == MessageStatus.FAILED
+    assert quota_usage_today(user=alice).messages == 1
