@@ -261,7 +261,7 @@ def test_the_vector_api_answers_429_with_retry_after_past_its_limit_per_user(
     client, alice, bob, settings, fake_encoder, endpoint, setting
 ):
     setattr(settings, setting, 3)
-    payloads = {}
+    payloads: dict[Any, dict[str, Any]] = {}
     for user in (alice, bob):
         kb = KnowledgeBase.objects.create(owner=user, name="Docs")
         payloads[user] = (

@@ -235,6 +235,7 @@ def test_the_reservation_of_an_answer_whose_process_died_is_given_back(
     settings.QUOTA_DAILY_MESSAGES = 1
     conversation = Conversation.objects.create(owner=alice, provider="offline")
     reservation = quota_reserve(user=alice, provider="offline", conversation_id=conversation.pk)
+    assert reservation is not None
     dead = Message.objects.create(
         conversation=conversation, role=Role.ASSISTANT, status=MessageStatus.STREAMING
     )
