@@ -17,7 +17,7 @@ from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.test import Client
 
-from accounts.quotas import quota_usage_today
+from accounts.quotas import quota_day_bounds, quota_usage_annotations, quota_usage_today
 from chat import services
 from chat.models import Conversation, Message, MessageStatus, Role, UsageRecord
 from chat.routing import websocket_urlpatterns
@@ -79,6 +79,9 @@ def test_questions_asked_at_once_over_the_api_start_only_the_days_answers(
     assert [a.status for a in answers] == [MessageStatus.COMPLETE] * limit
     assert quota_usage_today(user=alice).messages == limit
     assert UsageRecord.objects.count() == limit  # a refused question leaves no record
+    day_start, _end = quota_day_bounds()
+    shown = type(alice).objects.annotate(**quota_usage_annotations(day_start)).get(pk=alice.pk)
+    assert shown.messages_today == limit  # the admin's "answers today"
 
 
 async def _until_done(comm: WebsocketCommunicator) -> list[dict[str, Any]]:
