@@ -156,7 +156,7 @@ def test_an_answer_that_fails_gives_its_reservation_back(
 async def test_a_stopped_answer_keeps_its_reservation(alice, settings, openai_fake):
     settings.QUOTA_DAILY_MESSAGES = 1
     openai_fake.script.tokens = ["One", " two", " three"]
-    openai_fake.script.token_delay = 5.0  # still streaming when it is stopped
+    openai_fake.script.token_delay = 3.0  # still streaming when it is stopped (read timeout: 5 s)
     db = database_sync_to_async
     conversation = await db(Conversation.objects.create)(owner=alice, provider="openai")
     events = services.message_send(user=alice, conversation_id=conversation.pk, content="Hi?")
