@@ -1,15 +1,20 @@
-"""Daily quotas: how many tokens and answers a user may use per day, and the check made before a
-provider is called.
+"""Daily quotas: how many tokens and answers a user may use per day, and the reservation made
+before a provider is called.
 
-A day runs from midnight to midnight in ``TIME_ZONE``. Usage is counted from the stored answers
-(assistant messages) of the user's conversations: every answer that did not fail counts as one
-answer, and its prompt and completion tokens count as tokens. The limits are
-``QUOTA_DAILY_TOKENS`` / ``QUOTA_DAILY_MESSAGES``, unless the user has a :class:`UserQuota` row
-whose field is set; 0 is no limit.
+A day runs from midnight to midnight in ``TIME_ZONE``. Usage is counted from the usage records
+of the user's answers: every answer that did not fail counts as one answer, and its prompt and
+completion tokens count as tokens. The limits are ``QUOTA_DAILY_TOKENS`` /
+``QUOTA_DAILY_MESSAGES``, unless the user has a :class:`UserQuota` row whose field is set; 0 is
+no limit.
 
-The check reads the usage and then the answer is written, so two questions asked at the same
-instant in two conversations may both pass it: the limit can be passed by the answers already
-under way, never started past.
+Questions asked at the same instant cannot pass a limit together: :func:`quota_reserve` checks
+the usage and writes the answer's usage record (``streaming``, so it counts from then on) in one
+transaction that holds the user's lock, so the reservations of one user are made one after the
+other and each sees the ones before. The answer settles its record when it ends (stopped or
+complete: kept, with its tokens; failed: it no longer counts), and a question refused after its
+reservation gives it back (:func:`quota_release`). The token limit is checked against the tokens
+of the answers that have ended: the answers under way when it is reached may pass it by their
+own tokens, but no answer starts past it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
@@ -114,12 +121,59 @@ def quota_check(*, user: Any, now: datetime | None = None) -> None:
     """Raise ``QuotaExceeded`` (429) when ``user`` has used up a daily limit: the message says
     which one and when it resets, and ``extra`` carries ``code`` (``quota_exceeded``), ``limit``
     (``tokens`` or ``messages``), ``limit_value``, ``used``, ``resets_at`` (ISO 8601) and
-    ``retry_after`` (seconds). Call it before a provider is called; it writes nothing. Without
-    limits it makes one query (the override) and no count."""
+    ``retry_after`` (seconds). It writes nothing and reserves nothing: an answer reserves with
+    :func:`quota_reserve`. Without limits it makes one query (the override) and no count."""
+    limits = quota_limits_for_user(user=user)
+    if limits.tokens or limits.messages:
+        _check(limits, quota_usage_today(user=user, now=now), now)
+
+
+def quota_reserve(
+    *,
+    user: Any,
+    provider: str,
+    conversation_id: int | None = None,
+    question: str = "",
+    now: datetime | None = None,
+) -> int | None:
+    """Check ``user``'s daily limits as :func:`quota_check` does and reserve one answer: its
+    usage record, ``streaming``, counted from now on. Returns the record's id, which the
+    answer settles when it ends (``chat.usage.usage_record_answer(record_id=...)``) or gives back
+    with :func:`quota_release`; None when the user has no limit (nothing to reserve: the record
+    is written when the answer ends). Raises ``QuotaExceeded``.
+
+    The check and the write hold the user's lock, so that concurrent reservations of one user
+    are made one after the other: on PostgreSQL a lock on the user's row (``FOR NO KEY
+    UPDATE``, which does not hold up rows that refer to the user), on SQLite the write lock that
+    every transaction takes when it begins (``transaction_mode`` ``IMMEDIATE`` in settings).
+    Under READ COMMITTED (Django's default on PostgreSQL) the count, run after the lock is
+    granted, sees the reservations committed before."""
     limits = quota_limits_for_user(user=user)
     if not limits.tokens and not limits.messages:
-        return
-    usage = quota_usage_today(user=user, now=now)
+        return None
+    with transaction.atomic():
+        locked = get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk)
+        list(locked.values_list("pk", flat=True))
+        _check(limits, quota_usage_today(user=user, now=now), now)
+        record = UsageRecord.objects.create(
+            user_id=user.pk,
+            conversation_id=conversation_id,
+            provider=provider,
+            status=MessageStatus.STREAMING,
+            question=question,
+            created_at=now or timezone.now(),
+        )
+    return int(record.pk)
+
+
+def quota_release(*, reservation_id: int | None) -> None:
+    """Give back a reservation of :func:`quota_reserve` whose answer never started (the
+    question was refused, or never saved); None: nothing reserved."""
+    if reservation_id is not None:
+        UsageRecord.objects.filter(pk=reservation_id, status=MessageStatus.STREAMING).delete()
+
+
+def _check(limits: QuotaLimits, usage: QuotaUsage, now: datetime | None) -> None:
     if limits.messages and usage.messages >= limits.messages:
         raise _exceeded("messages", limits.messages, usage.messages, usage, now)
     if limits.tokens and usage.tokens >= limits.tokens:

@@ -148,12 +148,14 @@ class Citation(models.Model):
 
 
 class UsageRecord(models.Model):
-    """One answer's usage, written once when it ends: complete, stopped or failed. It outlives
-    its message and conversation (an answer asked again replaces its message), so the analytics
-    and the quotas count what was really spent. ``knowledge_base_ids``: those the answer searched
-    (a conversation's may change between messages). ``best_score``: the best dense (cosine)
-    score retrieved; ``no_good_context``: knowledge bases were searched but nothing retrieved
-    scored at least ``USAGE_GOOD_CONTEXT_SCORE`` (or nothing was retrieved)."""
+    """One answer's usage, written when it ends: complete, stopped or failed (for a user with a
+    daily limit it is written ``streaming`` when the answer starts, the quota's reservation, and
+    settled when it ends). It outlives its message and conversation (an answer asked again
+    replaces its message), so the analytics and the quotas count what was really spent.
+    ``knowledge_base_ids``: those the answer searched (a conversation's may change between
+    messages). ``best_score``: the best dense (cosine) score retrieved; ``no_good_context``:
+    knowledge bases were searched but nothing retrieved scored at least
+    ``USAGE_GOOD_CONTEXT_SCORE`` (or nothing was retrieved)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

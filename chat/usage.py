@@ -2,8 +2,10 @@
 admin's dashboards show (per day, per user, per provider and model, errors, questions that found
 no good context) and export as CSV.
 
-:func:`usage_record_answer` is the one writer, called when an answer is saved for the last time;
-the rest are read-only selectors over a date range.
+:func:`usage_record_answer` writes a record when an answer is saved for the last time; for a user
+with a daily limit the record was written when the answer started (the quota's reservation,
+``accounts.quotas.quota_reserve``) and is settled here. The rest are read-only selectors over a
+date range.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def no_good_context(*, knowledge_base_ids: Sequence[int], retrieval: Retrieval) 
 
 def usage_record_answer(
     *,
+    record_id: int | None = None,
     message_id: int | None,
     conversation_id: int | None,
     user_id: int | None,
@@ -77,7 +80,9 @@ def usage_record_answer(
     retrieval: Retrieval = Retrieval(None, None),
 ) -> UsageRecord:
     """Record (or, for the same message, replace) the usage of one finished answer;
-    ``message_id`` None: its message is gone (the conversation was deleted mid-answer)."""
+    ``message_id`` None: its message is gone (the conversation was deleted mid-answer).
+    ``record_id``: the answer's reservation, settled with these values (it keeps its time, the
+    question's, so that the answer counts on the day it was asked)."""
     values = {
         "conversation_id": conversation_id,
         "user_id": user_id,
@@ -98,6 +103,10 @@ def usage_record_answer(
             knowledge_base_ids=knowledge_base_ids, retrieval=retrieval
         ),
     }
+    if record_id is not None:
+        values["message_id"] = message_id
+        record, _created = UsageRecord.objects.update_or_create(pk=record_id, defaults=values)
+        return record
     if message_id is None:
         return UsageRecord.objects.create(**values)
     record, _created = UsageRecord.objects.update_or_create(message_id=message_id, defaults=values)

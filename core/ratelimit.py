@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError
 
-Scope = Literal["chat", "upload"]
+Scope = Literal["chat", "upload", "search", "embed"]
 WINDOW = 60  # seconds
 
 
@@ -40,6 +40,8 @@ def _limit(scope: Scope) -> int:
     limits = {
         "chat": settings.RATE_LIMIT_CHAT_PER_MINUTE,
         "upload": settings.RATE_LIMIT_UPLOAD_PER_MINUTE,
+        "search": settings.RATE_LIMIT_SEARCH_PER_MINUTE,
+        "embed": settings.RATE_LIMIT_EMBED_PER_MINUTE,
     }
     return int(limits[scope])
 

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
 from core.errors import NotFound
+from core.ratelimit import rate_limit_request
 from core.schemas import errors
 from documents.models import Document
 from documents.selectors import knowledge_base_get_for_user
@@ -40,6 +41,7 @@ _RATED_ERRORS = errors(400, 403, 404, 409, 413, 429)
 
 @router.post("/vectors/embed", response={200: EmbedOut, **_RATED_ERRORS}, summary="Embed texts")
 def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
+    rate_limit_request("embed", request)
     vectors = services.embed_texts(texts=payload.texts)
     encoder = services.get_encoder()
     return EmbedOut(model=encoder.name, dimension=encoder.dimension, vectors=vectors.tolist())
@@ -49,6 +51,7 @@ def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
     "/vectors/search", response={200: SearchOut, **_RATED_ERRORS}, summary="Search knowledge bases"
 )
 def search_vectors(request: HttpRequest, payload: SearchIn) -> SearchOut:
+    rate_limit_request("search", request)
     kbs = [knowledge_base_get_for_user(kb_id, request.user) for kb_id in payload.knowledge_base_ids]
     result = services.search(
         knowledge_bases=kbs,

@@ -261,6 +261,9 @@ QUOTA_DAILY_MESSAGES = env_int("QUOTA_DAILY_MESSAGES", 0, minimum=0)
 # so that every process shares the count).
 RATE_LIMIT_CHAT_PER_MINUTE = env_int("RATE_LIMIT_CHAT_PER_MINUTE", 20, minimum=0)
 RATE_LIMIT_UPLOAD_PER_MINUTE = env_int("RATE_LIMIT_UPLOAD_PER_MINUTE", 30, minimum=0)
+# The vector API: a search embeds its query and scans the indexes; an embed call up to 256 texts.
+RATE_LIMIT_SEARCH_PER_MINUTE = env_int("RATE_LIMIT_SEARCH_PER_MINUTE", 60, minimum=0)
+RATE_LIMIT_EMBED_PER_MINUTE = env_int("RATE_LIMIT_EMBED_PER_MINUTE", 30, minimum=0)
 
 # --- E-mail: console by default, SMTP when EMAIL_HOST is set ------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")

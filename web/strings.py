@@ -1,5 +1,5 @@
 """Every string the JavaScript shows, translated on the server and handed to the page as one
-``json_script`` dictionary (``window.RAGGEN_I18N`` in ``static/js/ui.js``)."""
+``json_script`` dictionary (``raggen-i18n``, read by ``t()`` in ``static/js/ui.js``)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,6 @@ def js_strings() -> dict[str, str]:
         "you": _("You"),
         "assistant": _("Assistant"),
         "copy": _("Copy"),
-        "exportMarkdown": _("Export Markdown"),
-        "exportJson": _("Export JSON"),
-        "exportPdf": _("Export PDF"),
         "copied": _("Copied"),
         "regenerate": _("Regenerate"),
         "stop": _("Stop"),

@@ -14,6 +14,7 @@ from core.errors import NotFound
 from documents import selectors as doc_selectors
 from documents.models import Aggregation, Encoder, ShareRole, SplitRule
 from providers.registry import default_provider_name, provider_statuses
+from web.js_urls import js_urls
 from web.strings import js_strings
 
 _SIDEBAR_SIZE = 100
@@ -32,7 +33,7 @@ def _encoder_choices() -> list[dict[str, Any]]:
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
-    return render(request, template, {"js_strings": js_strings(), **context})
+    return render(request, template, {"js_strings": js_strings(), "js_urls": js_urls(), **context})
 
 
 def chat(request: HttpRequest, conversation_id: int | None = None) -> HttpResponse:

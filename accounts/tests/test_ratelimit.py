@@ -1,5 +1,5 @@
-"""Rate limits on the chat (API and websocket) and on uploads: 429 with Retry-After, per user,
-and one count shared by every process through Redis."""
+"""Rate limits on the chat (API and websocket), uploads and the vector API (embed, search): 429
+with Retry-After, per user, and one count shared by every process through Redis."""
 
 from __future__ import annotations
 
@@ -251,3 +251,38 @@ def test_two_processes_share_one_count_through_redis(redis_server, tmp_path: Pat
     results = [out.split() for out, _ in outputs]
     assert [backend for backend, _ in results] == ["RedisCache", "RedisCache"]
     assert sum(int(allowed) for _, allowed in results) == 25  # 80 tries, 25 allowed in all
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("endpoint", "setting"),
+    [("embed", "RATE_LIMIT_EMBED_PER_MINUTE"), ("search", "RATE_LIMIT_SEARCH_PER_MINUTE")],
+)
+def test_the_vector_api_answers_429_with_retry_after_past_its_limit_per_user(
+    client, alice, bob, settings, fake_encoder, endpoint, setting
+):
+    setattr(settings, setting, 3)
+    payloads: dict[Any, dict[str, Any]] = {}
+    for user in (alice, bob):
+        kb = KnowledgeBase.objects.create(owner=user, name="Docs")
+        payloads[user] = (
+            {"texts": ["When are invoices paid?"]}
+            if endpoint == "embed"
+            else {"query": "When are invoices paid?", "knowledge_base_ids": [kb.pk]}
+        )
+
+    def call(user: Any) -> Any:
+        client.force_login(user)
+        return client.post(
+            f"{API}/vectors/{endpoint}", payloads[user], content_type="application/json"
+        )
+
+    assert [call(alice).status_code for _ in range(3)] == [200, 200, 200]
+    refused = call(alice)
+
+    assert refused.status_code == 429
+    body = refused.json()
+    assert body["code"] == "rate_limited" and body["limit_value"] == 3
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert refused["Retry-After"] == str(body["retry_after"])
+    assert call(bob).status_code == 200  # his own count

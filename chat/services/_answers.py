@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from accounts.quotas import quota_check
+from accounts.quotas import quota_release, quota_reserve
 from chat import selectors
 from chat.citations import resolve
 from chat.events import ChatEvent, CitationPayload, DoneEvent, UsageEvent, error_event
@@ -28,6 +28,7 @@ from chat.models import (
     Message,
     MessageStatus,
     Role,
+    UsageRecord,
 )
 from chat.pipeline import AnswerRequest, GenerationParams, answer_stream, with_passages
 from chat.services._conversations import conversation_update, title_from_question
@@ -64,6 +65,7 @@ class _Turn:
     request: AnswerRequest
     question_id: int | None = None
     title: str = ""  # the conversation's title to set, when it has none
+    reservation_id: int | None = None  # the quota's reservation (a usage record), if any
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,9 @@ def _history(conversation: Conversation, before_id: int | None) -> tuple[ChatMes
 
 
 def _fail_stale_answers(conversation: Conversation) -> None:
-    """Mark answers left ``streaming`` by a process that died as failed; raises ``Conflict``
-    when one may still be streaming elsewhere. One query when there is none."""
+    """Mark answers left ``streaming`` by a process that died as failed (their quota
+    reservations are given back); raises ``Conflict`` when one may still be streaming elsewhere.
+    One query when there is none."""
     streaming = Message.objects.filter(conversation=conversation, status=MessageStatus.STREAMING)
     rows = list(streaming.values_list("pk", "updated_at"))
     if not rows:
@@ -98,9 +101,12 @@ def _fail_stale_answers(conversation: Conversation) -> None:
     stale_before = timezone.now() - timedelta(seconds=settings.LLM_READ_TIMEOUT + 30)
     if any(updated_at >= stale_before for _pk, updated_at in rows):
         raise Conflict(_("An answer is still being written in this conversation; stop it first."))
-    streaming.filter(pk__in=[pk for pk, _updated in rows]).update(
-        status=MessageStatus.FAILED, error=INTERRUPTED_REASON
-    )
+    stale = [pk for pk, _updated in rows]
+    with transaction.atomic():
+        streaming.filter(pk__in=stale).update(status=MessageStatus.FAILED, error=INTERRUPTED_REASON)
+        UsageRecord.objects.filter(message_id__in=stale, status=MessageStatus.STREAMING).update(
+            status=MessageStatus.FAILED, error=INTERRUPTED_REASON, error_kind="interrupted"
+        )
 
 
 def _question_for_regenerate(conversation: Conversation) -> Message:
@@ -125,21 +131,54 @@ def _turn_prepare(
     model: str | None,
     params: Mapping[str, Any] | None,
 ) -> _Turn:
-    """Check the question and build its answer's request: a handful of reads, and writes only
-    for what the checks themselves change (stale answers failed, a regenerated answer deleted,
+    """Check the question, reserve its answer in the user's daily quota, and build its
+    answer's request: a handful of reads, and writes only for the reservation (with a limit)
+    and what the checks themselves change (stale answers failed, a regenerated answer deleted,
     new settings). The question and answer rows are :func:`_turn_record`'s, which runs while
     the provider is asked. Raises ``NotFound``, ``Conflict``, ``InvalidInput`` and the quota's
-    error."""
+    error; a question refused leaves no trace (its reservation is given back)."""
     conversation = selectors.conversation_get_for_user(conversation_id, user, prefetch=False)
-    quota_check(user=user)  # before anything is written: a refused question leaves no trace
     if not regenerate and not content.strip():
         raise InvalidInput(_("The message is empty."))
+    _fail_stale_answers(conversation)  # first: it gives back their reservations
+    # Before anything else is written, and before the provider is asked.
+    reservation = quota_reserve(
+        user=user,
+        provider=conversation.provider or default_provider_name(),
+        conversation_id=conversation.pk,
+        question=content,
+    )
+    try:
+        turn = _turn_build(
+            conversation,
+            user=user,
+            content=content,
+            regenerate=regenerate,
+            provider=provider,
+            model=model,
+            params=params,
+        )
+    except BaseException:
+        quota_release(reservation_id=reservation)
+        raise
+    return replace(turn, reservation_id=reservation)
+
+
+def _turn_build(
+    conversation: Conversation,
+    *,
+    user: User,
+    content: str,
+    regenerate: bool,
+    provider: str | None,
+    model: str | None,
+    params: Mapping[str, Any] | None,
+) -> _Turn:
     question_id: int | None = None
     changes = regenerate or provider is not None or model is not None or params is not None
-    # A plain question writes nothing here (unless a dead process left an answer streaming):
+    # A plain question writes nothing here (its reservation is written before, with a limit):
     # no transaction, which on SQLite would take the write lock.
     with transaction.atomic() if changes else contextlib.nullcontext():
-        _fail_stale_answers(conversation)
         if provider is not None or model is not None or params is not None:
             conversation_update(
                 conversation, user=user, provider=provider, model=model, params=params
@@ -198,12 +237,16 @@ def _turn_record(turn: _Turn) -> _Saved:
     )
     if turn.question_id is not None:
         answer.save()
-        return _Saved(turn.question_id, answer.pk)
-    question = Message(
-        conversation_id=turn.conversation_id, role=Role.USER, content=request.question
-    )
-    Message.objects.bulk_create([question, answer])  # ids in this order: the question first
-    return _Saved(question.pk, answer.pk)
+        saved = _Saved(turn.question_id, answer.pk)
+    else:
+        question = Message(
+            conversation_id=turn.conversation_id, role=Role.USER, content=request.question
+        )
+        Message.objects.bulk_create([question, answer])  # ids in this order: the question first
+        saved = _Saved(question.pk, answer.pk)
+    if turn.reservation_id is not None:  # so that a process that dies gives it back later
+        UsageRecord.objects.filter(pk=turn.reservation_id).update(message_id=answer.pk)
+    return saved
 
 
 def _save_partial(message_id: int, text: str) -> bool:
@@ -232,9 +275,8 @@ def _existing(model: type[Chunk] | type[Document], ids: Iterable[int | None]) ->
 
 
 @transaction.atomic
-def _save_final(
-    message_id: int, outcome: _Outcome, request: AnswerRequest, user_id: int | None
-) -> None:
+def _save_final(message_id: int, outcome: _Outcome, turn: _Turn) -> None:
+    request, user_id = turn.request, turn.user_id
     started = request.started
     cited = outcome.citations
     if cited is None:  # stopped or failed: the sources the partial text cited so far
@@ -271,6 +313,7 @@ def _save_final(
         first_token_ms=outcome.first_token_ms,
     )
     usage_record_answer(
+        record_id=turn.reservation_id,
         message_id=message_id if saved else None,
         conversation_id=conversation_id,
         user_id=user_id,
@@ -420,9 +463,9 @@ async def _answer(run: Run, turn: _Turn) -> None:
             outcome.citations = None
         try:
             if saved is not None:
-                await database_sync_to_async(_save_final)(
-                    saved.message_id, outcome, turn.request, turn.user_id
-                )
+                await database_sync_to_async(_save_final)(saved.message_id, outcome, turn)
+            elif turn.reservation_id is not None:  # no question saved: no answer either
+                await database_sync_to_async(quota_release)(reservation_id=turn.reservation_id)
         except Exception:
             logger.exception("answer in conversation %s could not be saved", turn.conversation_id)
         finally:
@@ -463,8 +506,8 @@ async def message_send(
     # Registered before the first await, so that a second question cannot slip in meanwhile;
     # the access check is in _turn_prepare.
     run = runs[conversation_id] = Run(conversation_id)
-    try:
-        turn = await database_sync_to_async(_turn_prepare_and_retrieve)(
+    preparing = asyncio.ensure_future(
+        database_sync_to_async(_turn_prepare_and_retrieve)(
             user=user,
             conversation_id=conversation_id,
             content=content,
@@ -473,8 +516,14 @@ async def message_send(
             model=model,
             params=params,
         )
+    )
+    try:
+        # Shielded: cancelled meanwhile (the client went away), the turn is still known when it
+        # is ready, and its quota reservation given back.
+        turn = await asyncio.shield(preparing)
     except BaseException:
         runs.pop(conversation_id, None)
+        preparing.add_done_callback(_release_unused)
         raise
     queue = run.subscribe()
     run.task = asyncio.create_task(_answer(run, turn), name=f"answer-{conversation_id}")
@@ -483,6 +532,22 @@ async def message_send(
             yield event
     finally:
         run.unsubscribe(queue)
+
+
+_releasing: set[asyncio.Task[None]] = set()
+
+
+def _release_unused(preparing: asyncio.Future[_Turn]) -> None:
+    """Give back the quota reservation of a turn prepared for an answer that will not start."""
+    if preparing.cancelled() or preparing.exception() is not None:
+        return  # nothing reserved, or given back by the preparation itself
+    reservation_id = preparing.result().reservation_id
+    if reservation_id is not None:
+        task = asyncio.ensure_future(
+            database_sync_to_async(quota_release)(reservation_id=reservation_id)
+        )
+        _releasing.add(task)
+        task.add_done_callback(_releasing.discard)
 
 
 def answer_running(conversation_id: int) -> bool:

@@ -47,7 +47,8 @@ def test_a_long_cyrillic_name_uploads_through_the_api_with_a_token(alice: Any) -
 
 
 def test_a_long_cyrillic_name_uploads_through_the_web_pages_session(alice: Any) -> None:
-    """The knowledge-base page uploads with the session and its CSRF token (static/js/kb.js)."""
+    """The knowledge-base page uploads with the session and its CSRF token (``upload()`` in
+    static/js/ui.js)."""
     kb = KnowledgeBase.objects.create(owner=alice, name="Протоколы")
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)

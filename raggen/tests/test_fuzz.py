@@ -121,6 +121,8 @@ def seeded(transactional_db: None, django_user_model: Any, tmp_path: Path) -> It
         # past the limits (their 429 is declared, and its body tested in test_api_contract).
         RATE_LIMIT_CHAT_PER_MINUTE="0",
         RATE_LIMIT_UPLOAD_PER_MINUTE="0",
+        RATE_LIMIT_SEARCH_PER_MINUTE="0",
+        RATE_LIMIT_EMBED_PER_MINUTE="0",
     )
     log = tmp_path / "server.log"
     with running_daphne(env, log) as port:

@@ -11,6 +11,7 @@
     streaming: null, // {bubble, raw, sources, citations}
     templates: null,
     menuIndex: 0,
+    loaded: Promise.resolve(), // the open conversation's messages, shown
   };
   var $ = function (id) { return document.getElementById(id); };
   var list = $("message-list"), input = $("composer-input"), statusLine = $("chat-status");
@@ -70,7 +71,7 @@
     clearTimeout(saveTimer);
     saveTimer = setTimeout(function () {
       var body = Object.assign({ params: readParams() }, readModel(), readSources());
-      R.api("PATCH", "/api/v1/conversations/" + state.conversation.id, body)
+      R.api("PATCH", R.url("api.conversation", { conversation_id: state.conversation.id }), body)
         .then(function (c) { state.conversation = c; setStatus(t("saved")); })
         .catch(function (e) { setStatus(e.message, true); });
     }, 400);
@@ -81,7 +82,7 @@
     if (holder.dataset.loaded) { return; }
     holder.dataset.loaded = "1";
     var kb = details.dataset.kb;
-    R.api("GET", "/api/v1/knowledge-bases/" + kb + "/documents?limit=200").then(function (page) {
+    R.api("GET", R.url("api.knowledgeBaseDocuments", { kb_id: kb }, { limit: 200 })).then(function (page) {
       holder.textContent = "";
       var chosen = state.conversation ? state.conversation.document_ids : [];
       page.items.forEach(function (doc) {
@@ -98,7 +99,7 @@
     var active = state.conversation && c.id === state.conversation.id;
     var title = c.title || t("untitled");
     return el("li", { "data-id": c.id, class: active ? "active" : null }, [
-      el("a", { href: "/c/" + c.id + "/", text: title, "aria-current": active ? "page" : null }),
+      el("a", { href: R.url("page.conversation", { conversation_id: c.id }), text: title, "aria-current": active ? "page" : null }),
       el("button", { type: "button", class: "icon-button small", "data-action": "rename", "aria-label": t("rename") + ": " + title, title: t("rename"), text: "✎" }),
       el("button", { type: "button", class: "icon-button small", "data-action": "delete", "aria-label": t("delete") + ": " + title, title: t("delete"), text: "×" }),
     ]);
@@ -106,7 +107,7 @@
   var SIDEBAR_PAGE = 100;
   function sidebarPage(offset) {
     var q = $("conversation-search").value.trim();
-    return R.api("GET", "/api/v1/conversations?limit=" + SIDEBAR_PAGE + "&offset=" + offset + "&q=" + encodeURIComponent(q))
+    return R.api("GET", R.url("api.conversations", null, { limit: SIDEBAR_PAGE, offset: offset, q: q }))
       .then(function (page) {
         $("conversations-more").hidden = offset + page.items.length >= page.count;
         return page;
@@ -143,13 +144,13 @@
     if (button.dataset.action === "rename") {
       var name = window.prompt(t("renamePrompt"), title);
       if (name === null || !name.trim()) { return; }
-      R.api("PATCH", "/api/v1/conversations/" + id, { title: name.trim() }).then(function (c) {
+      R.api("PATCH", R.url("api.conversation", { conversation_id: id }), { title: name.trim() }).then(function (c) {
         li.querySelector("a").textContent = c.title;
         if (state.conversation && state.conversation.id === id) { $("chat-title").textContent = c.title; }
       }).catch(function (e) { setStatus(e.message, true); });
     } else if (window.confirm(t("deleteConversation"))) {
-      R.api("DELETE", "/api/v1/conversations/" + id).then(function () {
-        if (state.conversation && state.conversation.id === id) { location.href = "/"; return; }
+      R.api("DELETE", R.url("api.conversation", { conversation_id: id })).then(function () {
+        if (state.conversation && state.conversation.id === id) { location.href = R.url("page.chat"); return; }
         li.remove();
       }).catch(function (e) { setStatus(e.message, true); });
     }
@@ -229,7 +230,7 @@
     var link = $("citation-link");
     if (c.document_id) {
       link.hidden = false;
-      link.href = "/api/v1/documents/" + c.document_id + "/file" + (c.page ? "#page=" + c.page : "");
+      link.href = R.url("api.documentFile", { doc_id: c.document_id }) + (c.page ? "#page=" + c.page : "");
       link.textContent = c.page ? t("openOriginal") + " (" + t("page", { n: c.page }) + ")" : t("openOriginalNoPage");
     } else {
       link.hidden = true;
@@ -257,10 +258,10 @@
   }
   function loadMessages() {
     // Page by page, oldest first, until all are in: a long conversation keeps its newest.
-    var url = "/api/v1/conversations/" + state.conversation.id + "/messages?limit=500&offset=";
-    var items = [];
+    var id = state.conversation.id, items = [];
     function more() {
-      return R.api("GET", url + items.length).then(function (page) {
+      var path = R.url("api.conversationMessages", { conversation_id: id }, { limit: 500, offset: items.length });
+      return R.api("GET", path).then(function (page) {
         items = items.concat(page.items);
         if (page.items.length && items.length < page.count) { return more(); }
       });
@@ -276,7 +277,7 @@
   function connect() {
     if (state.socketReady) { return state.socketReady; }
     state.socketReady = new Promise(function (resolve, reject) {
-      var socket = new WebSocket(R.wsUrl("/ws/chat/" + state.conversation.id + "/"));
+      var socket = new WebSocket(R.wsUrl(R.url("ws.chat", { conversation_id: state.conversation.id })));
       state.socket = socket;
       socket.onopen = function () { resolve(socket); };
       socket.onmessage = function (e) { onEvent(JSON.parse(e.data)); };
@@ -351,31 +352,30 @@
   function ensureConversation() {
     if (state.conversation) { return Promise.resolve(state.conversation); }
     var body = Object.assign({ params: readParams() }, readModel(), readSources());
-    return R.api("POST", "/api/v1/conversations", body).then(function (c) {
+    return R.api("POST", R.url("api.conversations"), body).then(function (c) {
       state.conversation = c;
-      history.replaceState(null, "", "/c/" + c.id + "/");
+      history.replaceState(null, "", R.url("page.conversation", { conversation_id: c.id }));
       var empty = $("empty-chat");
       if (empty) { empty.remove(); }
-      addExportLinks(c.id);
+      showExportLinks(c.id);
       return c;
     });
   }
 
-  function addExportLinks(id) {
-    var actions = document.querySelector(".toolbar-actions");
-    [["markdown", "export-markdown", t("exportMarkdown")], ["json", "export-json", t("exportJson")], ["pdf", "export-pdf", t("exportPdf")]].forEach(function (x) {
-      if ($(x[1])) { return; }
-      actions.insertBefore(el("a", {
-        class: "link-button button", id: x[1], download: true, text: x[2],
-        href: "/api/v1/conversations/" + id + "/export?format=" + x[0],
-      }), $("settings-toggle"));
+  // The export links are in the page (templates/web/chat.html), one per format; they point at
+  // the open conversation.
+  function showExportLinks(id) {
+    document.querySelectorAll("a[data-export-format]").forEach(function (link) {
+      link.href = R.url("api.conversationExport", { conversation_id: id }, { format: link.dataset.exportFormat });
+      link.hidden = false;
     });
   }
 
   function send(options) {
     if (state.streaming) { return; }
     setStatus("");
-    ensureConversation().then(connect).then(function (socket) {
+    // A question waits for the history, so that the history never lands after (or over) it.
+    ensureConversation().then(function () { return state.loaded; }).then(connect).then(function (socket) {
       if (!options.regenerate) { list.appendChild(userBubble(options.content)); }
       var bubble = assistantBubble();
       list.appendChild(bubble);
@@ -417,7 +417,7 @@
   // --- the prompt-templates menu ("/" at the start of the input) ------------------------
   function templates() {
     if (!state.templates) {
-      state.templates = R.api("GET", "/api/v1/prompt-templates").catch(function (e) { state.templates = null; throw e; });
+      state.templates = R.api("GET", R.url("api.promptTemplates")).catch(function (e) { state.templates = null; throw e; });
     }
     return state.templates;
   }
@@ -494,6 +494,7 @@
   }
 
   applyConversation(state.conversation);
+  if (state.conversation) { showExportLinks(state.conversation.id); }
   $("composer").addEventListener("submit", onSubmit);
   input.addEventListener("keydown", onKeyDown);
   input.addEventListener("input", function () { state.menuIndex = 0; updateMenu(); });
@@ -542,7 +543,7 @@
         details.open = true;
       }
     });
-    loadMessages().catch(function (e) { setStatus(e.message, true); });
+    state.loaded = loadMessages().catch(function (e) { setStatus(e.message, true); });
   }
   input.focus();
 })();

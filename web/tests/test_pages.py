@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from web.js_urls import js_urls
 from web.tests.factories import make_chunk, make_conversation, make_document, make_kb
 
 pytestmark = pytest.mark.django_db
@@ -61,8 +62,19 @@ def test_chat_page_of_a_conversation_carries_its_settings_and_export_links(alice
     assert isinstance(state, dict)
     assert state["conversation"]["knowledge_base_ids"] == [kb.pk]
     assert state["conversation"]["params"] == {"temperature": 0.7}
-    assert f"/api/v1/conversations/{conversation.pk}/export?format=markdown" in html
-    assert f"/api/v1/conversations/{conversation.pk}/export?format=json" in html
+    # chat.js points the export links at the conversation, from the page's URL map.
+    for fmt in ("markdown", "json", "pdf"):
+        assert f'id="export-{fmt}" data-export-format="{fmt}" download hidden' in html
+    urls = _json_script(html, "raggen-urls")
+    assert isinstance(urls, dict)
+    assert urls["api.conversationExport"] == "/api/v1/conversations/{conversation_id}/export"
+
+
+def test_the_pages_with_javascript_carry_the_url_map(alice_client, alice):
+    kb = make_kb(alice)
+    for path in ("/", "/kb/", f"/kb/{kb.pk}/"):
+        html = alice_client.get(path).content.decode()
+        assert _json_script(html, "raggen-urls") == js_urls(), path
 
 
 def test_someone_elses_conversation_is_not_found(alice_client, bob):

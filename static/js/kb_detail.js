@@ -1,60 +1,12 @@
-// Knowledge bases: create, settings, delete with confirmation; documents with drag-and-drop
-// upload and live progress over the progress websocket; the retrieval test panel.
+// One knowledge base's page: its documents with drag-and-drop upload and live progress over the
+// progress websocket; the retrieval test panel; settings, re-index and delete; sharing.
 (function () {
   "use strict";
   var R = window.RAGGEN, t = R.t, el = R.el;
   var $ = function (id) { return document.getElementById(id); };
   var FINAL = ["indexed", "failed"];
 
-  function confirmDialog(text, okLabel) {
-    var dialog = $("confirm-dialog");
-    $("confirm-text").textContent = text;
-    $("confirm-ok").textContent = okLabel || t("delete");
-    dialog.returnValue = "";
-    dialog.showModal();
-    return new Promise(function (resolve) {
-      dialog.addEventListener("close", function () { resolve(dialog.returnValue === "confirm"); }, { once: true });
-    });
-  }
-
-  function formData(form) {
-    var data = {};
-    form.querySelectorAll("input[name], select[name], textarea[name]").forEach(function (field) {
-      if (field.type === "checkbox") { data[field.name] = field.checked; }
-      else if (field.type === "number") { data[field.name] = field.value === "" ? null : Number(field.value); }
-      else { data[field.name] = field.value; }
-    });
-    Object.keys(data).forEach(function (k) { if (data[k] === null) { delete data[k]; } });
-    return data;
-  }
-
-  // --- the list page --------------------------------------------------------------------
-  function listPage() {
-    $("kb-create-form").addEventListener("submit", function (event) {
-      event.preventDefault();
-      var form = event.target;
-      if (!form.reportValidity()) { return; }
-      $("kb-create-error").textContent = "";
-      R.api("POST", "/api/v1/knowledge-bases", formData(form))
-        .then(function (kb) { location.href = "/kb/" + kb.id + "/"; })
-        .catch(function (e) { $("kb-create-error").textContent = e.message; });
-    });
-    var items = $("kb-list");
-    if (!items) { return; }
-    items.addEventListener("click", function (event) {
-      var button = event.target.closest("button[data-action=delete-kb]");
-      if (!button) { return; }
-      var li = button.closest("li");
-      confirmDialog(t("confirmDeleteKb", { name: li.dataset.name })).then(function (ok) {
-        if (!ok) { return; }
-        R.api("DELETE", "/api/v1/knowledge-bases/" + li.dataset.id)
-          .then(function () { li.remove(); })
-          .catch(function (e) { window.alert(e.message); });
-      });
-    });
-  }
-
-  // --- the detail page: documents ---------------------------------------------------------
+  // --- documents ---------------------------------------------------------------------------
   var kbId, canEdit = false, pending = {};
 
   function docRow(doc) {
@@ -65,7 +17,7 @@
     var progress = el("progress", { class: "doc-progress", max: "100", value: String(doc.progress), "aria-label": doc.title });
     var row = el("tr", { "data-id": doc.id, "data-status": doc.status, "data-name": doc.title }, [
       el("td", { class: "doc-name" }, [
-        el("a", { href: "/documents/" + doc.id + "/", text: doc.title }), " ",
+        el("a", { href: R.url("page.document", { doc_id: doc.id }), text: doc.title }), " ",
         el("span", { class: "muted small", text: details.join(" · ") }),
       ]),
       el("td", { class: "doc-status" }, [
@@ -126,7 +78,7 @@
     return row;
   }
   function refreshDocument(id) {
-    return R.api("GET", "/api/v1/documents/" + id + "?chunk_limit=1").then(addRow);
+    return R.api("GET", R.url("api.document", { doc_id: id }, { chunk_limit: 1 })).then(addRow);
   }
 
   function onProgress(p) {
@@ -138,7 +90,7 @@
 
   var retryDelay = 1000;
   function connectProgress() {
-    var socket = new WebSocket(R.wsUrl("/ws/kb/" + kbId + "/progress/"));
+    var socket = new WebSocket(R.wsUrl(R.url("ws.progress", { kb_id: kbId })));
     socket.onopen = function () {
       retryDelay = 1000;
       // Catch up on what happened while we were not listening.
@@ -155,26 +107,6 @@
       setTimeout(connectProgress, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 15000);
     };
-  }
-
-  // Uploads one file with XHR, for its byte progress; resolves with the parsed answer.
-  function send(url, field, file, onBytes) {
-    return new Promise(function (resolve, reject) {
-      var body = new FormData();
-      body.append(field, file, file.name);
-      var xhr = new XMLHttpRequest();
-      xhr.open("POST", url);
-      xhr.setRequestHeader("X-CSRFToken", (document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/) || [])[1] || "");
-      xhr.upload.onprogress = function (e) { if (e.lengthComputable) { onBytes(Math.round(100 * e.loaded / e.total)); } };
-      xhr.onload = function () {
-        var data = {};
-        try { data = JSON.parse(xhr.responseText); } catch (err) { data = {}; }
-        if (xhr.status >= 200 && xhr.status < 300) { resolve(data); }
-        else { reject(new Error(typeof data.detail === "string" ? data.detail : xhr.statusText || String(xhr.status))); }
-      };
-      xhr.onerror = function () { reject(new Error(t("connectionLost"))); };
-      xhr.send(body);
-    });
   }
 
   function uploadRow(name) {
@@ -204,7 +136,7 @@
   function uploadFiles(files) {
     Array.prototype.forEach.call(files, function (file) {
       var row = uploadRow(file.name);
-      send("/api/v1/knowledge-bases/" + kbId + "/documents", "files", file, function (pct) {
+      R.upload(R.url("api.knowledgeBaseDocuments", { kb_id: kbId }), "files", file, function (pct) {
         row.querySelector(".doc-progress").value = pct;
       }).then(function (data) {
         var item = data.documents[0];
@@ -217,7 +149,7 @@
 
   function uploadVersion(docId, file) {
     var row = uploadRow(file.name);
-    send("/api/v1/documents/" + docId + "/versions", "file", file, function (pct) {
+    R.upload(R.url("api.documentVersions", { doc_id: docId }), "file", file, function (pct) {
       row.querySelector(".doc-progress").value = pct;
     }).then(function (data) { row.remove(); addRow(data.document); })
       .catch(function (e) { failRow(row, e.message); });
@@ -229,15 +161,16 @@
     var row = button.closest("tr"), id = row.dataset.id, action = button.dataset.action;
     if (!id) { return; }
     if (action === "delete") {
-      confirmDialog(t("confirmDeleteDocument", { name: row.dataset.name })).then(function (ok) {
+      R.confirm(t("confirmDeleteDocument", { name: row.dataset.name })).then(function (ok) {
         if (!ok) { return; }
-        R.api("DELETE", "/api/v1/documents/" + id).then(function () {
+        R.api("DELETE", R.url("api.document", { doc_id: id })).then(function () {
           row.remove();
           $("no-documents").hidden = !!document.querySelector("#doc-rows tr");
         }).catch(function (e) { $("upload-status").textContent = e.message; });
       });
     } else if (action === "reindex" || action === "retry") {
-      R.api("POST", "/api/v1/documents/" + id + "/" + action).then(function (doc) {
+      var target = action === "retry" ? R.url("api.documentRetry", { doc_id: id }) : R.url("api.documentReindex", { doc_id: id });
+      R.api("POST", target).then(function (doc) {
         addRow(doc);
         $("upload-status").textContent = t("reindexQueued");
       }).catch(function (e) { $("upload-status").textContent = e.message; });
@@ -264,7 +197,7 @@
     input.addEventListener("change", function () { uploadFiles(input.files); input.value = ""; });
   }
 
-  // --- the detail page: retrieval test and settings ---------------------------------------
+  // --- the retrieval test ------------------------------------------------------------------
   function score(label, value) {
     return el("span", { class: "score" }, [label + " ", el("strong", { text: value === null || value === undefined ? "—" : value.toFixed(3) })]);
   }
@@ -273,7 +206,7 @@
     var results = $("search-results"), notes = $("search-notes");
     results.textContent = "";
     notes.textContent = "…";
-    R.api("POST", "/api/v1/vectors/search", {
+    R.api("POST", R.url("api.search"), {
       knowledge_base_ids: [kbId], query: $("search-query").value,
       mode: $("search-mode").value, top_k: parseInt($("search-top-k").value, 10) || 10,
     }).then(function (result) {
@@ -283,7 +216,7 @@
         var page = hit.page_start ? t("page", { n: hit.page_start }) : "";
         results.appendChild(el("li", { class: "hit" }, [
           el("p", { class: "hit-head" }, [
-            el("a", { href: "/documents/" + hit.document_id + "/#chunk-" + hit.chunk_id, text: hit.document_title }),
+            el("a", { href: R.url("page.document", { doc_id: hit.document_id }) + "#chunk-" + hit.chunk_id, text: hit.document_title }),
             page ? " · " + page : "", hit.heading_path ? " · " + hit.heading_path : "",
           ]),
           el("p", { class: "scores" }, [score(t("fused"), hit.scores.fused), score(t("dense"), hit.scores.dense), score(t("keyword"), hit.scores.keyword)]),
@@ -309,7 +242,8 @@
   }
   function wireSharing() {
     var list = $("share-list"), error = $("share-error");
-    var base = "/api/v1/knowledge-bases/" + kbId + "/shares";
+    var shares = R.url("api.knowledgeBaseShares", { kb_id: kbId });
+    function share(li) { return R.url("api.knowledgeBaseShare", { kb_id: kbId, share_id: li.dataset.shareId }); }
     function updateEmpty() { $("share-empty").hidden = list.children.length > 0; }
     // The answer is the same whether or not the user exists (no user enumeration): the list,
     // read again, shows who has access.
@@ -317,12 +251,12 @@
       event.preventDefault();
       error.textContent = "";
       $("share-status").textContent = "";
-      R.api("POST", base, { user: $("share-user").value, role: $("share-role").value }).then(function (answer) {
+      R.api("POST", shares, { user: $("share-user").value, role: $("share-role").value }).then(function (answer) {
         $("share-status").textContent = answer.detail;
         $("share-user").value = "";
-        return R.api("GET", base);
-      }).then(function (shares) {
-        list.replaceChildren.apply(list, shares.map(shareRow));
+        return R.api("GET", shares);
+      }).then(function (items) {
+        list.replaceChildren.apply(list, items.map(shareRow));
         updateEmpty();
       }).catch(function (e) { error.textContent = e.message; });
     });
@@ -330,14 +264,14 @@
       var li = event.target.closest("li[data-share-id]");
       if (!li || event.target.dataset.action !== "share-role") { return; }
       error.textContent = "";
-      R.api("PATCH", base + "/" + li.dataset.shareId, { role: event.target.value })
+      R.api("PATCH", share(li), { role: event.target.value })
         .catch(function (e) { error.textContent = e.message; });
     });
     list.addEventListener("click", function (event) {
       var li = event.target.closest("li[data-share-id]");
       if (!li || event.target.dataset.action !== "unshare") { return; }
       error.textContent = "";
-      R.api("DELETE", base + "/" + li.dataset.shareId).then(function () { li.remove(); updateEmpty(); })
+      R.api("DELETE", share(li)).then(function () { li.remove(); updateEmpty(); })
         .catch(function (e) { error.textContent = e.message; });
     });
   }
@@ -354,26 +288,25 @@
     $("kb-settings-form").addEventListener("submit", function (event) {
       event.preventDefault();
       $("kb-settings-error").textContent = "";
-      R.api("PATCH", "/api/v1/knowledge-bases/" + kbId, formData(event.target)).then(function (data) {
+      R.api("PATCH", R.url("api.knowledgeBase", { kb_id: kbId }), R.formValues(event.target)).then(function (data) {
         $("kb-settings-status").textContent = data.reindexing ? t("savedReindexing") : t("saved");
         document.querySelector("#kb-page h1").textContent = data.knowledge_base.name;
       }).catch(function (e) { $("kb-settings-error").textContent = e.message; });
     });
     $("kb-reindex").addEventListener("click", function () {
-      R.api("POST", "/api/v1/knowledge-bases/" + kbId + "/reindex").then(function () {
+      R.api("POST", R.url("api.knowledgeBaseReindex", { kb_id: kbId })).then(function () {
         $("kb-settings-status").textContent = t("reindexQueued");
       }).catch(function (e) { $("kb-settings-error").textContent = e.message; });
     });
     if (!$("kb-delete")) { return; }
     $("kb-delete").addEventListener("click", function () {
-      confirmDialog(t("confirmDeleteKb", { name: page.dataset.kbName })).then(function (ok) {
+      R.confirm(t("confirmDeleteKb", { name: page.dataset.kbName })).then(function (ok) {
         if (!ok) { return; }
-        R.api("DELETE", "/api/v1/knowledge-bases/" + kbId).then(function () { location.href = "/kb/"; })
+        R.api("DELETE", R.url("api.knowledgeBase", { kb_id: kbId })).then(function () { location.href = R.url("page.kbList"); })
           .catch(function (e) { $("kb-settings-error").textContent = e.message; });
       });
     });
   }
 
-  var detail = $("kb-page");
-  if (detail) { detailPage(detail); } else if ($("kb-create-form")) { listPage(); }
+  detailPage($("kb-page"));
 })();
