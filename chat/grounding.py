@@ -57,9 +57,9 @@ class SentenceEncoder(Protocol):
 
 @dataclass(frozen=True)
 class Thresholds:
-    overlap: float = 0.75
+    overlap: float = 0.55
     similarity: float = 0.8
-    overlap_with_similarity: float = 0.5
+    overlap_with_similarity: float = 0.4
 
 
 # Chosen by measurement (bench/eval_grounding.py): the word-overlap path alone, and with an encoder.

@@ -29,6 +29,23 @@ SOURCES = {
     "en": (TESTDATA / "retrieval/xquad-en/corpus.jsonl", ("en_utf8_bom.txt",)),
 }
 KINDS = ("number", "name", "foreign")
+# Framing words a model adds around a fact (stems the passage usually lacks).
+_FRAMES = {
+    "ru": (
+        "Согласно источнику, ",
+        "В тексте отмечается, что ",
+        "Как сообщается, ",
+        "Примечательно, что ",
+        "Стоит отметить, что ",
+    ),
+    "en": (
+        "According to the source, ",
+        "The text notes that ",
+        "As reported, ",
+        "Notably, ",
+        "It is worth mentioning that ",
+    ),
+}
 _NEUTRAL = {"ru": ("Итак:", "Да."), "en": ("In short:", "Yes.")}
 
 
@@ -116,14 +133,15 @@ def _paraphrase(sentence: str, rng: random.Random) -> tuple[str, str]:
         keep = [
             w
             for i, w in enumerate(words)
-            if i == 0 or any(c.isdigit() or c.isupper() for c in w) or rng.random() > 0.2
+            if i == 0 or any(c.isdigit() or c.isupper() for c in w) or rng.random() > 0.25
         ]
         return " ".join(keep) + ".", kind
     return sentence, "copy"
 
 
 def _change_number(sentence: str, forbidden: set[str], rng: random.Random) -> str | None:
-    found = [m for m in re.finditer(r"\d+", sentence)]
+    # Not a footnote of the source ("[14]"): the checker drops citation markers.
+    found = [m for m in re.finditer(r"(?<!\[)\d+(?!\])", sentence)]
     rng.shuffle(found)
     for match in found:
         value = int(match.group())
@@ -169,7 +187,12 @@ def _cases(language: str, seed: int) -> Iterator[Case]:
     for n, source in enumerate(usable):
         others = [p for p in pool if p.article != source.article]
         distractor = rng.choice([p for p in others if p.sentences])
-        third = rng.choice([p for p in others if p is not distractor and p.sentences])
+        # "Another document": a passage of the same article when there is one (same topic, so
+        # many shared words), else of a third article; never one of the passages given.
+        siblings = [
+            p for p in pool if p.article == source.article and p is not source and p.sentences
+        ]
+        third = rng.choice(siblings or [p for p in others if p is not distractor and p.sentences])
         given = [source.text, distractor.text]
         rng.shuffle(given)
         cite = f" [{given.index(source.text) + 1}]"
@@ -177,6 +200,10 @@ def _cases(language: str, seed: int) -> Iterator[Case]:
         forbidden_numbers = grounding.numbers(source.text) | grounding.numbers(distractor.text)
         picked = rng.sample(source.sentences, 3)
         supported = [_paraphrase(s, rng) for s in picked[:2]]
+        if rng.random() < 0.5:  # one of them framed: "According to the source, ..."
+            text, kind = supported[0]
+            frame = rng.choice(_FRAMES[language])
+            supported[0] = (frame + _lower_first(text), f"{kind}+frame")
         planted: tuple[str, str] | None = None
         for kind in (KINDS[n % 3], *KINDS):
             if kind == "number":
@@ -211,7 +238,7 @@ def _cases(language: str, seed: int) -> Iterator[Case]:
         parts: list[Labelled] = []
         for text, kind, unsupported in items:
             if answer:
-                answer += " "
+                answer += "\n" if parts[-1].kind == "neutral" else " "
             marked = text if kind == "neutral" else text.rstrip(".") + cite + "."
             parts.append(Labelled(len(answer), len(answer) + len(marked), unsupported, kind))
             answer += marked
