@@ -141,7 +141,7 @@ def _paraphrase(sentence: str, rng: random.Random) -> tuple[str, str]:
 
 def _change_number(sentence: str, forbidden: set[str], rng: random.Random) -> str | None:
     # Not a footnote of the source ("[14]"): the checker drops citation markers.
-    found = [m for m in re.finditer(r"(?<!\[)\d+(?!\])", sentence)]
+    found = list(re.finditer(r"(?<!\[)\d+(?!\])", sentence))
     rng.shuffle(found)
     for match in found:
         value = int(match.group())
@@ -152,9 +152,15 @@ def _change_number(sentence: str, forbidden: set[str], rng: random.Random) -> st
     return None
 
 
-def _name_words(sentence: str) -> list[str]:
+@cache
+def _word_stems(word: str) -> frozenset[str]:
+    return frozenset(grounding.stems(word))
+
+
+@cache
+def _name_words(sentence: str) -> tuple[str, ...]:
     words = re.findall(r"[^\W\d_]+", sentence)
-    return [w for w in words[1:] if w[0].isupper() and len(w) > 2 and grounding.stems(w)]
+    return tuple(w for w in words[1:] if w[0].isupper() and len(w) > 2 and _word_stems(w))
 
 
 def _swap_name(
@@ -172,7 +178,7 @@ def _swap_name(
             for s in p.sentences
             for w in _name_words(s)
             if bool(re.search("[\u0400-\u04ff]", w)) == cyrillic
-            and not (grounding.stems(w) & forbidden)
+            and not (_word_stems(w) & forbidden)
         }
     )
     if not candidates:
