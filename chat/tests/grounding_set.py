@@ -207,10 +207,11 @@ def _cases(language: str, seed: int) -> Iterator[Case]:
         picked = rng.sample(source.sentences, 3)
         supported = [_paraphrase(s, rng) for s in picked[:2]]
         if rng.random() < 0.5:  # one of them framed: "According to the source, ..."
-            text, kind = supported[0]
+            base, how = supported[0]
             frame = rng.choice(_FRAMES[language])
-            supported[0] = (frame + _lower_first(text), f"{kind}+frame")
+            supported[0] = (frame + _lower_first(base), f"{how}+frame")
         planted: tuple[str, str] | None = None
+        text: str | None
         for kind in (KINDS[n % 3], *KINDS):
             if kind == "number":
                 text = next(
