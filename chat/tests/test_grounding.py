@@ -183,7 +183,7 @@ def test_flag_precision_and_recall_on_the_english_set_with_minilm():
     from embeddings.model_files import model_name, resolve_model_path
 
     encoder = SentenceTransformerEncoder(resolve_model_path(""), name=model_name(""))
-    cases = build_set("en")[:60]
+    cases = build_set("en")[:20]
     scores = evaluate(cases, encoder=encoder, thresholds=grounding.WITH_ENCODER)
     assert scores.precision >= 0.9
     assert scores.recall >= 0.8
