@@ -321,7 +321,7 @@ async def test_deleting_a_conversation_mid_answer_stops_it_without_errors(
     assert not await db(Message.objects.exists)()
     assert "could not be saved" not in caplog.text
     # What was spent still counts for the owner's quota and the analytics.
-    from chat.models import UsageRecord
+    from usage.models import UsageRecord
 
     records = await db(
         lambda: list(

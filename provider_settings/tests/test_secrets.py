@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from chat import provider_secrets
-from chat.models import ProviderSecret
 from core.errors import InvalidInput
+from provider_settings import secrets as provider_secrets
+from provider_settings.models import ProviderSecret
 from providers.base import ChatMessage, ChatRequest
 from providers.fakes import GigaChatFake
 from providers.registry import get_provider, provider_statuses
@@ -168,7 +168,7 @@ def test_a_value_from_another_key_is_ignored_with_a_warning_naming_only_the_sett
     provider_secrets.provider_secret_set(name="OPENAI_API_KEY", value="sk-very-secret")
     settings.PROVIDER_SECRETS_KEY = "another key"
 
-    with caplog.at_level(logging.WARNING, logger="chat.provider_secrets"):
+    with caplog.at_level(logging.WARNING, logger="provider_settings.secrets"):
         provider_secrets.refresh()
 
     assert provider_secrets.overrides() == {}

@@ -14,10 +14,11 @@ from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from accounts.models import UserQuota
-from accounts.quotas import quota_check, quota_day_bounds, quota_usage_today
-from chat.models import Conversation, Message, MessageStatus, Role, UsageRecord
+from chat.models import Conversation, Message, MessageStatus, Role
 from chat.routing import websocket_urlpatterns
-from core.errors import QuotaExceeded
+from usage.errors import QuotaExceeded
+from usage.models import UsageRecord
+from usage.quotas import quota_check, quota_day_bounds, quota_usage_today
 
 API = "/api/v1"
 
@@ -53,7 +54,7 @@ def test_the_day_runs_from_midnight_to_midnight_in_the_time_zone(settings):
     settings.TIME_ZONE = "Europe/Moscow"  # UTC+3
     now = datetime(2026, 11, 25, 22, 30, tzinfo=UTC)  # 01:30 on the 26th in Moscow
 
-    start, end = quota_day_bounds(now)
+    start, end = quota_day_bounds(now=now)
 
     assert start == datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
     assert end == datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
@@ -63,7 +64,7 @@ def test_a_day_with_a_clock_change_is_not_24_hours(settings):
     settings.TIME_ZONE = "Europe/Berlin"
     now = datetime(2026, 10, 25, 12, 0, tzinfo=UTC)  # clocks went back at 03:00 that night
 
-    start, end = quota_day_bounds(now)
+    start, end = quota_day_bounds(now=now)
 
     assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=25)
     assert end == datetime(2026, 10, 25, 23, 0, tzinfo=UTC)

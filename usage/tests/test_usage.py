@@ -17,11 +17,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chat import services
-from chat.models import Conversation, Message, MessageStatus, Role, UsageRecord
+from chat.models import Conversation, Message, MessageStatus, Role
 from chat.tests.factories import index_document, make_conversation
-from chat.usage import MAX_DAYS, Period, usage_by_day, usage_by_model, usage_by_user, usage_totals
 from embeddings.tests.factories import make_kb
 from providers.fakes import GigaChatFake, Script, YandexFake
+from usage.models import UsageRecord
+from usage.selectors import (
+    MAX_DAYS,
+    Period,
+    usage_by_day,
+    usage_by_model,
+    usage_by_user,
+    usage_totals,
+)
 
 db = database_sync_to_async
 
@@ -272,23 +280,23 @@ def history(alice: Any, bob: Any) -> None:
 def test_the_aggregations_per_day_user_and_model_count_the_period_only(history, alice):
     period = Period.last_days(30)
 
-    totals = usage_totals(period)
+    totals = usage_totals(period=period)
     assert (totals.answers, totals.failed, totals.no_good_context) == (4, 1, 1)
     assert (totals.prompt_tokens, totals.completion_tokens) == (450, 65)
-    days = usage_by_day(period)
+    days = usage_by_day(period=period)
     assert len(days) == 30 and days[-1].key == timezone.localdate().isoformat()
     assert (days[-1].answers, days[-1].failed, days[-1].tokens) == (3, 1, 460)
     assert (days[-2].answers, days[-2].tokens) == (1, 55)
     assert sum(d.answers for d in days[:-2]) == 0
-    users = {r.key: r for r in usage_by_user(period)}
+    users = {r.key: r for r in usage_by_user(period=period)}
     assert (users["alice"].answers, users["alice"].tokens, users["alice"].avg_total_ms) == (
         2,
         460,
         2000,
     )
     assert (users["bob"].answers, users["bob"].failed, users["bob"].tokens) == (2, 1, 55)
-    assert [r.key for r in usage_by_user(period)] == ["alice", "bob"]
-    models = {r.key: r.answers for r in usage_by_model(period)}
+    assert [r.key for r in usage_by_user(period=period)] == ["alice", "bob"]
+    models = {r.key: r.answers for r in usage_by_model(period=period)}
     assert models == {"openai / gpt-4o": 2, "openai / gpt-4o-mini": 1, "gigachat / GigaChat": 1}
 
 
@@ -404,9 +412,9 @@ def test_the_usage_pages_send_non_staff_to_the_admin_login(name, history, alice_
 def test_the_usage_records_are_listed_read_only(history, staff_client):
     record = UsageRecord.objects.filter(status=MessageStatus.FAILED).get()
 
-    listing = staff_client.get(reverse("admin:chat_usagerecord_changelist"), {"status": "failed"})
+    listing = staff_client.get(reverse("admin:usage_usagerecord_changelist"), {"status": "failed"})
     change = staff_client.post(
-        reverse("admin:chat_usagerecord_change", args=[record.pk]), {"prompt_tokens": 1}
+        reverse("admin:usage_usagerecord_change", args=[record.pk]), {"prompt_tokens": 1}
     )
 
     assert listing.status_code == 200 and listing.context["cl"].result_count == 1
