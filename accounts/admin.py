@@ -38,7 +38,7 @@ class UserAdmin(DjangoUserAdmin[Any]):
     services, and each user's quota override inline."""
 
     inlines = (UserQuotaInline,)
-    list_display = (
+    list_display: tuple[str, ...] = (
         "username",
         "email",
         "is_active",

@@ -29,9 +29,8 @@ class ProviderSecret(models.Model):
         ordering = ("name",)
         verbose_name = _("provider setting")
         verbose_name_plural = _("provider settings")
-        db_table = (
-            "chat_providersecret"  # made by chat's migrations; the model moved, the table stayed
-        )
+        # Made by chat's migrations: the model moved, the table stayed.
+        db_table = "chat_providersecret"
 
     def __str__(self) -> str:
         return self.name

@@ -67,9 +67,8 @@ class UsageRecord(models.Model):
     class Meta:
         verbose_name = _("usage record")
         verbose_name_plural = _("usage")
-        db_table = (
-            "chat_usagerecord"  # made by chat's migrations; the model moved, the table stayed
-        )
+        # Made by chat's migrations: the model moved, the table stayed.
+        db_table = "chat_usagerecord"
         ordering = ("-created_at", "-id")
         indexes = (
             models.Index(fields=("created_at",)),
