@@ -198,3 +198,14 @@ def test_the_usage_records_are_listed_read_only(history, staff_client):
 
 
 # --- conversations admin -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_pages_old_addresses_under_chat_lead_to_the_usage_app(staff_client):
+    old = staff_client.get("/admin/chat/usagerecord/dashboard/", {"start": "2026-01-01"})
+    secrets = staff_client.get("/admin/chat/providersecret/")
+
+    assert old.status_code == 302
+    assert old["Location"] == reverse("admin:chat_usage_dashboard") + "?start=2026-01-01"
+    assert staff_client.get(old["Location"]).status_code == 200
+    assert secrets["Location"] == reverse("admin:provider_settings_providersecret_changelist")
