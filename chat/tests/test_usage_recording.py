@@ -13,6 +13,9 @@ from django.urls import reverse
 
 from chat import services
 from chat.models import Conversation, Message, MessageStatus, Role
+from chat.pipeline import AnswerRequest
+from chat.services import _answers as answers
+from chat.services._finish import _Outcome, message_finish
 from chat.tests.factories import index_document, make_conversation
 from embeddings.tests.factories import make_kb
 from providers.fakes import GigaChatFake, Script, YandexFake
@@ -217,6 +220,29 @@ async def test_a_question_a_knowledge_base_cannot_answer_is_flagged_no_good_cont
 
 
 # --- dashboards, CSV, lists ----------------------------------------------------------------
+@pytest.mark.django_db
+def test_finishing_an_answer_records_its_usage_once_the_message_is_committed(
+    alice, django_capture_on_commit_callbacks
+):
+    conversation = Conversation.objects.create(owner=alice, provider="offline")
+    request = AnswerRequest(question="Why?", provider="offline", model="offline-extractive")
+    turn = answers._Turn(conversation.pk, alice.pk, request)
+    saved = answers._turn_record(turn)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        message_finish(message_id=saved.message_id, outcome=_Outcome(text="Because."), turn=turn)
+
+    assert Message.objects.get(pk=saved.message_id).status == MessageStatus.COMPLETE
+    assert not UsageRecord.objects.exists() and len(callbacks) == 1
+    callbacks[0]()
+    record = UsageRecord.objects.get()
+    assert (record.message_id, record.status, record.question) == (
+        saved.message_id,
+        "complete",
+        "Why?",
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_the_no_good_context_page_lists_the_unanswerable_question_only(alice, client):
     staff = await db(type(alice).objects.create_superuser)("root", "root@example.com", "pw-123456")
