@@ -15,7 +15,8 @@ from django.db.migrations.executor import MigrationExecutor
 from provider_settings.models import ProviderSecret
 from usage.models import UsageRecord
 
-MAIN = [("chat", "0004_provider_secret"), ("usage", None), ("provider_settings", None)]
+CHAT_ON_MAIN = ("chat", "0004_provider_secret")
+MAIN: list[tuple[str, str | None]] = [CHAT_ON_MAIN, ("usage", None), ("provider_settings", None)]
 TABLES = ("chat_usagerecord", "chat_providersecret")
 
 
@@ -48,7 +49,7 @@ def _migrate(targets: list[tuple[str, str | None]]) -> MigrationExecutor:
 @pytest.mark.django_db(transaction=True)
 def test_migrating_from_mains_schema_changes_no_table_and_keeps_the_rows(alice):
     executor = _migrate(MAIN)
-    old = executor.loader.project_state(MAIN[:1]).apps
+    old = executor.loader.project_state([CHAT_ON_MAIN]).apps
     record = old.get_model("chat", "UsageRecord").objects.create(
         user_id=alice.pk, provider="offline", status="complete", prompt_tokens=7, question="Why?"
     )
