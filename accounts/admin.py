@@ -1,5 +1,6 @@
-"""Admin for users (activate, staff, quota override, today's usage), API tokens (list and revoke;
-the plaintext is never stored, so never shown) and the read-only audit trail, visible to staff."""
+"""Admin for users (activate, staff, quota override), API tokens (list and revoke; the plaintext is
+never stored, so never shown) and the read-only audit trail, visible to staff. Today's usage in
+the users' list is the usage app's (``usage.admin.UserUsageAdmin`` extends this admin)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from accounts import quotas, services
+from accounts import services
 from accounts.models import ApiToken, AuditEvent, UserQuota
 from core.errors import InvalidInput
 
@@ -34,36 +35,19 @@ admin.site.unregister(User)
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin[Any]):
     """Django's user admin, plus: (de)activate and staff actions that call the accounts
-    services, each user's quota override inline, and today's usage against their limits in the
-    list (counted in the list's one query)."""
+    services, and each user's quota override inline."""
 
     inlines = (UserQuotaInline,)
-    list_display = (
+    list_display: tuple[str, ...] = (
         "username",
         "email",
         "is_active",
         "is_staff",
-        "tokens_today",
-        "answers_today",
         "last_login",
     )
     list_filter = ("is_active", "is_staff", "is_superuser")
     list_select_related = ("quota",)
     actions = ("activate", "deactivate", "grant_staff", "revoke_staff")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        day_start, _end = quotas.quota_day_bounds()
-        queryset = super().get_queryset(request).select_related("quota")
-        annotated: QuerySet[Any] = queryset.annotate(**quotas.quota_usage_annotations(day_start))
-        return annotated
-
-    @admin.display(description=_("tokens today"), ordering="tokens_today")
-    def tokens_today(self, user: Any) -> str:
-        return _used(user.tokens_today, _limits(user).tokens)
-
-    @admin.display(description=_("answers today"), ordering="messages_today")
-    def answers_today(self, user: Any) -> str:
-        return _used(user.messages_today, _limits(user).messages)
 
     @admin.action(description=_("Activate the selected users"))
     def activate(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
@@ -92,14 +76,6 @@ class UserAdmin(DjangoUserAdmin[Any]):
         self.message_user(
             request, _("%(count)d users changed.") % {"count": changed}, messages.SUCCESS
         )
-
-
-def _limits(user: Any) -> quotas.QuotaLimits:
-    return quotas.quota_limits_from_override(getattr(user, "quota", None))
-
-
-def _used(used: int, limit: int) -> str:
-    return f"{used:,} / {limit:,}" if limit else f"{used:,}"
 
 
 @admin.register(ApiToken)

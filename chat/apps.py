@@ -11,8 +11,3 @@ class ChatConfig(AppConfig):
         from chat import casefold
 
         casefold.connect()  # search that ignores case in Russian too on SQLite
-
-        from chat import provider_secrets
-        from providers import registry
-
-        registry.set_overrides_source(provider_secrets.overrides)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from documents.models import Chunk, Document, KnowledgeBase
+from usage.models import AnswerStatus
 
 
 class PromptTemplate(models.Model):
@@ -79,11 +79,8 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant", _("Assistant")
 
 
-class MessageStatus(models.TextChoices):
-    STREAMING = "streaming", _("Streaming")
-    COMPLETE = "complete", _("Complete")
-    STOPPED = "stopped", _("Stopped")
-    FAILED = "failed", _("Failed")
+# An answer's status, one table for its message and its usage record (the usage app's).
+MessageStatus = AnswerStatus
 
 
 class Message(models.Model):
@@ -145,92 +142,3 @@ class Citation(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.number}] {self.document_title}"
-
-
-class UsageRecord(models.Model):
-    """One answer's usage, written when it ends: complete, stopped or failed (for a user with a
-    daily limit it is written ``streaming`` when the answer starts, the quota's reservation, and
-    settled when it ends). It outlives its message and conversation (an answer asked again
-    replaces its message), so the analytics and the quotas count what was really spent.
-    ``knowledge_base_ids``: those the answer searched (a conversation's may change between
-    messages). ``best_score``: the best dense (cosine) score retrieved; ``no_good_context``:
-    knowledge bases were searched but nothing retrieved scored at least
-    ``USAGE_GOOD_CONTEXT_SCORE`` (or nothing was retrieved)."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="usage_records",
-    )
-    conversation = models.ForeignKey(
-        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    message = models.OneToOneField(
-        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage"
-    )
-    created_at = models.DateTimeField(_("time"), default=timezone.now)
-    provider = models.CharField(_("provider"), max_length=50)
-    model = models.CharField(_("model"), max_length=200, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=MessageStatus.choices)
-    error_kind = models.CharField(_("error kind"), max_length=100, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), default=0)
-    completion_tokens = models.PositiveIntegerField(_("completion tokens"), default=0)
-    first_token_ms = models.PositiveIntegerField(
-        _("time to first token (ms)"), null=True, blank=True
-    )
-    total_ms = models.PositiveIntegerField(_("total time (ms)"), default=0)
-    knowledge_base_ids = models.JSONField(_("knowledge bases"), default=list, blank=True)
-    question = models.TextField(_("question"), blank=True)
-    passages_retrieved = models.PositiveIntegerField(_("passages retrieved"), null=True, blank=True)
-    best_score = models.FloatField(_("best retrieval score"), null=True, blank=True)
-    no_good_context = models.BooleanField(_("no good context"), default=False)
-
-    class Meta:
-        verbose_name = _("usage record")
-        verbose_name_plural = _("usage")
-        ordering = ("-created_at", "-id")
-        indexes = (
-            models.Index(fields=("created_at",)),
-            models.Index(fields=("user", "created_at")),
-            models.Index(
-                fields=("created_at",),
-                condition=models.Q(no_good_context=True),
-                name="usage_no_good_context",
-            ),
-        )
-
-    def __str__(self) -> str:
-        return f"{self.provider}/{self.model} {self.status} {self.created_at:%Y-%m-%d %H:%M}"
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-class ProviderSecret(models.Model):
-    """A provider setting managed in the admin (an API key, a folder id, a base URL), stored
-    encrypted with a key from the environment (``PROVIDER_SECRETS_KEY``). It wins over the
-    environment's value. The plaintext is never shown again, returned by an API or logged."""
-
-    name = models.CharField(_("setting"), max_length=40, unique=True)
-    ciphertext = models.TextField()
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("updated by"),
-    )
-
-    class Meta:
-        ordering = ("name",)
-        verbose_name = _("provider setting")
-        verbose_name_plural = _("provider settings")
-
-    def __str__(self) -> str:
-        return self.name

@@ -36,7 +36,3 @@ class Conflict(ApplicationError):
 
 class PayloadTooLarge(ApplicationError):
     pass
-
-
-class QuotaExceeded(ApplicationError):
-    pass

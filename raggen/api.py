@@ -23,7 +23,6 @@ from core.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
-    QuotaExceeded,
 )
 from core.ratelimit import RateLimited
 from documents.api import router as documents_router
@@ -33,6 +32,7 @@ from embeddings.services import (
     EmbeddingProviderUnavailable,
     EncoderNotConfigured,
 )
+from usage.errors import QuotaExceeded
 
 #: The status code each application error answers with. An error not listed answers with the
 #: entry of its nearest listed base class (looked up along the MRO), so ``ModelChanged``, a

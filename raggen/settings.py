@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "embeddings",
     "documents",
     "providers",
+    "usage",
+    "provider_settings",
     "chat",
     "web",
 ]

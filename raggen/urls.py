@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
-from providers.admin import providers_view
+from provider_settings.views import providers_view
 from raggen import health
 from raggen.api import api, register_routers
 
@@ -20,6 +21,15 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
     path("admin/providers/", admin.site.admin_view(providers_view), name="admin_providers"),
+    # The usage records and provider settings moved out of the chat app (issue #15): the admin's
+    # old addresses of their pages still lead there.
+    *(
+        re_path(
+            rf"^admin/chat/{model}/(?P<rest>.*)$",
+            RedirectView.as_view(url=f"/admin/{app}/{model}/%(rest)s", query_string=True),
+        )
+        for app, model in (("usage", "usagerecord"), ("provider_settings", "providersecret"))
+    ),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("account/", include("accounts.urls")),

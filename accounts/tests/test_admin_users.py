@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import UserQuota
-from chat.models import Conversation, Message, MessageStatus, Role, UsageRecord
+from chat.models import Conversation, Message, MessageStatus, Role
+from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db
 

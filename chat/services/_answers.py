@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,29 +18,25 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from accounts.quotas import quota_release, quota_reserve
 from chat import selectors
-from chat.citations import resolve
-from chat.events import ChatEvent, CitationPayload, DoneEvent, UsageEvent, error_event
+from chat.events import ChatEvent, DoneEvent, error_event
 from chat.models import (
-    Citation,
     Conversation,
     Message,
     MessageStatus,
     Role,
-    UsageRecord,
 )
 from chat.pipeline import AnswerRequest, GenerationParams, answer_stream, with_passages
 from chat.services._conversations import conversation_update, title_from_question
+from chat.services._finish import _Outcome, message_finish
 from chat.services._runs import Run, runs
-from chat.usage import retrieval_of, usage_record_answer
 from core.errors import ApplicationError, Conflict, InvalidInput, NotFound
-from core.metrics import record_answer
-from documents.models import Chunk, Document
 from documents.selectors import knowledge_base_ids_readable
 from providers.base import ChatMessage
 from providers.errors import ProviderError
 from providers.registry import default_provider_name
+from usage.models import UsageRecord
+from usage.quotas import quota_release, quota_reserve
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -258,101 +254,6 @@ def _save_partial(message_id: int, text: str) -> bool:
     )
 
 
-@dataclass
-class _Outcome:
-    text: str = ""
-    status: str = MessageStatus.COMPLETE
-    error: str = ""
-    sources: list[CitationPayload] = field(default_factory=list)
-    citations: list[CitationPayload] | None = None
-    usage: UsageEvent | None = None
-    first_token_ms: int | None = None
-    error_kind: str = ""  # the exception's class name, "stopped", or empty
-
-
-def _existing(model: type[Chunk] | type[Document], ids: Iterable[int | None]) -> set[int]:
-    return set(model.objects.filter(pk__in={i for i in ids if i}).values_list("pk", flat=True))
-
-
-@transaction.atomic
-def _save_final(message_id: int, outcome: _Outcome, turn: _Turn) -> None:
-    request, user_id = turn.request, turn.user_id
-    started = request.started
-    cited = outcome.citations
-    if cited is None:  # stopped or failed: the sources the partial text cited so far
-        cited = [c for _, c in resolve(outcome.text, outcome.sources)]
-    usage = outcome.usage
-    fields: dict[str, Any] = {
-        "content": outcome.text,
-        "status": outcome.status,
-        "error": outcome.error,
-        "first_token_ms": outcome.first_token_ms,
-        "total_ms": usage["total_ms"] if usage else int((time.monotonic() - started) * 1000),
-        "updated_at": timezone.now(),
-    }
-    if usage:
-        fields.update(
-            model=usage["model"],
-            prompt_tokens=usage["prompt_tokens"],
-            completion_tokens=usage["completion_tokens"],
-        )
-    saved = bool(Message.objects.filter(pk=message_id).update(**fields))
-    conversation_id: int | None = None
-    if saved:
-        provider, model, conversation_id = Message.objects.filter(pk=message_id).values_list(
-            "provider", "model", "conversation_id"
-        )[0]
-    else:  # the conversation was deleted meanwhile: what was spent still counts (quotas)
-        provider, model = request.provider, usage["model"] if usage else request.model
-    record_answer(
-        provider,
-        model,
-        outcome.status,
-        prompt_tokens=usage["prompt_tokens"] if usage else 0,
-        completion_tokens=usage["completion_tokens"] if usage else 0,
-        first_token_ms=outcome.first_token_ms,
-    )
-    usage_record_answer(
-        record_id=turn.reservation_id,
-        message_id=message_id if saved else None,
-        conversation_id=conversation_id,
-        user_id=user_id,
-        provider=provider,
-        model=model,
-        status=outcome.status,
-        error_kind=outcome.error_kind,
-        error=outcome.error,
-        prompt_tokens=usage["prompt_tokens"] if usage else 0,
-        completion_tokens=usage["completion_tokens"] if usage else 0,
-        first_token_ms=outcome.first_token_ms,
-        total_ms=fields["total_ms"],
-        knowledge_base_ids=request.knowledge_base_ids,
-        question=request.question,
-        retrieval=retrieval_of(request.passages),
-    )
-    if not saved:
-        return
-    # A chunk or document may have been deleted while the answer streamed: keep the copy.
-    chunks = _existing(Chunk, (c["chunk_id"] for c in cited))
-    documents = _existing(Document, (c["document_id"] for c in cited))
-    Citation.objects.filter(message_id=message_id).delete()
-    Citation.objects.bulk_create(
-        Citation(
-            message_id=message_id,
-            number=c["number"],
-            chunk_id=c["chunk_id"] if c["chunk_id"] in chunks else None,
-            document_id=c["document_id"] if c["document_id"] in documents else None,
-            document_title=c["document_title"][:500],
-            file_name=c["file_name"][:255],
-            page=c["page"],
-            score=c["score"],
-            quote=c["quote"],
-        )
-        for c in cited
-    )
-    Conversation.objects.filter(messages__pk=message_id).update(updated_at=timezone.now())
-
-
 class _StoppedElsewhere(Exception):
     pass
 
@@ -463,7 +364,9 @@ async def _answer(run: Run, turn: _Turn) -> None:
             outcome.citations = None
         try:
             if saved is not None:
-                await database_sync_to_async(_save_final)(saved.message_id, outcome, turn)
+                await database_sync_to_async(message_finish)(
+                    message_id=saved.message_id, outcome=outcome, turn=turn
+                )
             elif turn.reservation_id is not None:  # no question saved: no answer either
                 await database_sync_to_async(quota_release)(reservation_id=turn.reservation_id)
         except Exception:

@@ -13,6 +13,7 @@ from chat.tests.factories import make_conversation, make_indexed_kb
 from core.errors import Conflict, InvalidInput, NotFound
 from documents.models import Chunk, Document
 from providers.fakes import Script
+from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -321,8 +322,6 @@ async def test_deleting_a_conversation_mid_answer_stops_it_without_errors(
     assert not await db(Message.objects.exists)()
     assert "could not be saved" not in caplog.text
     # What was spent still counts for the owner's quota and the analytics.
-    from chat.models import UsageRecord
-
     records = await db(
         lambda: list(
             UsageRecord.objects.values_list(

@@ -17,11 +17,17 @@ from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.test import Client
 
-from accounts.quotas import quota_day_bounds, quota_usage_annotations, quota_usage_today
 from chat import services
-from chat.models import Conversation, Message, MessageStatus, Role, UsageRecord
+from chat.models import Conversation, Message, MessageStatus, Role
 from chat.routing import websocket_urlpatterns
 from providers.fakes import OpenAIFake
+from usage.models import UsageRecord
+from usage.quotas import (
+    quota_day_bounds,
+    quota_reserve,
+    quota_usage_annotations,
+    quota_usage_today,
+)
 
 API = "/api/v1"
 ASKERS = 8
@@ -80,7 +86,11 @@ def test_questions_asked_at_once_over_the_api_start_only_the_days_answers(
     assert quota_usage_today(user=alice).messages == limit
     assert UsageRecord.objects.count() == limit  # a refused question leaves no record
     day_start, _end = quota_day_bounds()
-    shown = type(alice).objects.annotate(**quota_usage_annotations(day_start)).get(pk=alice.pk)
+    shown = (
+        type(alice)
+        .objects.annotate(**quota_usage_annotations(day_start=day_start))
+        .get(pk=alice.pk)
+    )
     assert shown.messages_today == limit  # the admin's "answers today"
 
 
@@ -238,7 +248,6 @@ async def test_a_client_gone_while_the_question_is_prepared_gives_the_reservatio
 def test_the_reservation_of_an_answer_whose_process_died_is_given_back(
     alice_client, alice, settings
 ):
-    from accounts.quotas import quota_reserve
 
     settings.QUOTA_DAILY_MESSAGES = 1
     conversation = Conversation.objects.create(owner=alice, provider="offline")

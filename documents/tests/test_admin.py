@@ -1,10 +1,9 @@
 """The admin of knowledge bases and documents (stats, reindex, rebuild, retry through the app's
-services, with ingestion run eagerly) and the read-only providers page."""
+services, with ingestion run eagerly). The providers page is ``provider_settings``'s."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from documents import services
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from documents.tests.helpers import upload_bytes
 from embeddings import services as search_services
-from providers.fakes import OpenAIFake
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_encoder")]
 
@@ -129,59 +127,6 @@ def test_non_staff_cannot_run_admin_actions(alice_client, kb, document):
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
     assert Document.objects.filter(knowledge_base=kb).count() == 1
-
-
-# --- providers ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def openai_fake(settings: Any) -> Iterator[OpenAIFake]:
-    with OpenAIFake() as fake:
-        settings.OPENAI_BASE_URL = f"{fake.url}/v1"
-        settings.OPENAI_MODEL = fake.models[0]
-        settings.OPENAI_API_KEY = ""
-        settings.LLM_MAX_RETRIES = 0
-        yield fake
-
-
-def test_the_providers_page_lists_each_provider_its_state_and_its_models(
-    staff_client, settings, openai_fake
-):
-    settings.GIGACHAT_CREDENTIALS = ""
-    settings.YANDEX_API_KEY = settings.YANDEX_IAM_TOKEN = ""
-
-    response = staff_client.get(reverse("admin_providers"))
-
-    assert response.status_code == 200
-    rows = {r.status.name: r for r in response.context["rows"]}
-    assert set(rows) == {"offline", "yandexgpt", "gigachat", "openai"}
-    assert rows["offline"].status.configured and not rows["gigachat"].status.configured
-    assert [m.id for m in rows["offline"].models] == ["offline-extractive"]
-    assert [m.id for m in rows["openai"].models] == list(openai_fake.models)
-    assert rows["gigachat"].models == () and rows["gigachat"].models_error == ""
-    html = response.content.decode()
-    assert "GIGACHAT_CREDENTIALS" in html and "YANDEX_FOLDER_ID" in html
-    assert len(openai_fake.requests_to("/v1/models")) == 1
-    assert reverse("admin_providers") in staff_client.get(reverse("admin:index")).content.decode()
-
-
-def test_the_providers_page_says_why_a_provider_could_not_list_its_models(
-    staff_client, openai_fake
-):
-    openai_fake.fail(401, path="/v1/models")
-
-    response = staff_client.get(reverse("admin_providers"))
-
-    row = next(r for r in response.context["rows"] if r.status.name == "openai")
-    assert row.models == () and row.models_error
-    assert row.models_error in response.content.decode()
-
-
-def test_the_providers_page_is_for_staff_only(alice_client):
-    response = alice_client.get(reverse("admin_providers"))
-
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("admin:login"))
 
 
 def test_the_knowledge_base_page_lists_its_shares_read_only(staff_client, kb, alice, bob):

@@ -12,7 +12,6 @@ from core.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
-    QuotaExceeded,
 )
 from core.ratelimit import RateLimited
 from embeddings.services import (
@@ -22,6 +21,7 @@ from embeddings.services import (
     ModelChanged,
 )
 from raggen.api import STATUS_CODES, status_for
+from usage.errors import QuotaExceeded
 
 
 def _all_subclasses(cls: type) -> set[type]:

@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from chat.models import MessageStatus, UsageRecord
+from chat.models import MessageStatus
+from usage.models import UsageRecord
 from web.tests.conftest import logged_in_context
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -51,7 +52,7 @@ def test_the_usage_dashboard_draws_its_charts_for_staff(
     server = live_server_url
     page = logged_in_context(browser, server, client, staff).new_page()
 
-    page.goto(server.url + "/admin/chat/usagerecord/dashboard/")
+    page.goto(server.url + "/admin/usage/usagerecord/dashboard/")
 
     charts = page.locator("svg")
     expect(charts.first).to_be_visible()

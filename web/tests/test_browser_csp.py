@@ -20,9 +20,10 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from chat.models import Citation, Conversation, Message, MessageStatus, UsageRecord
+from chat.models import Citation, Conversation, Message, MessageStatus
 from conftest import BIN, ROOT, running_daphne, subprocess_env
 from providers.fakes import OpenAIFake, Script
+from usage.models import UsageRecord
 from web.tests.conftest import Server, logged_in_context
 from web.tests.factories import make_chunk, make_document, make_kb
 
@@ -235,7 +236,7 @@ def test_every_page_carries_the_policy_and_raises_no_violation(
         reverse("admin:index"),
         reverse("admin:chat_usage_dashboard"),
         reverse("admin:chat_usage_no_context"),
-        reverse("admin:chat_usagerecord_changelist"),
+        reverse("admin:usage_usagerecord_changelist"),
         reverse("admin_providers"),
         reverse("admin:documents_knowledgebase_changelist"),
         reverse("admin:documents_knowledgebase_change", args=[kb.pk]),

@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from chat import provider_secrets
-from chat.models import ProviderSecret
 from core.errors import InvalidInput
+from provider_settings import secrets as provider_secrets
+from provider_settings.models import ProviderSecret
 from providers.base import ChatMessage, ChatRequest
 from providers.fakes import GigaChatFake
 from providers.registry import get_provider, provider_statuses
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+ADMIN = "admin:provider_settings_providersecret"
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +61,7 @@ def test_a_key_set_in_the_admin_configures_the_provider_and_answers(staff_client
     assert not _configured("gigachat")
 
     response = staff_client.post(
-        reverse("admin:chat_providersecret_add"),
+        reverse(f"{ADMIN}_add"),
         {"name": "GIGACHAT_CREDENTIALS", "value": gigachat.credentials},
     )
 
@@ -73,8 +75,8 @@ def test_the_value_is_stored_encrypted_and_never_shown_again(staff_client, gigac
     secret = ProviderSecret.objects.get()
 
     assert gigachat.credentials not in secret.ciphertext
-    change = staff_client.get(reverse("admin:chat_providersecret_change", args=[secret.pk]))
-    listing = staff_client.get(reverse("admin:chat_providersecret_changelist"))
+    change = staff_client.get(reverse(f"{ADMIN}_change", args=[secret.pk]))
+    listing = staff_client.get(reverse(f"{ADMIN}_changelist"))
     for page in (change, listing):
         assert page.status_code == 200
         assert gigachat.credentials not in page.content.decode()
@@ -86,11 +88,12 @@ def test_saving_the_form_empty_keeps_the_stored_value(staff_client):
     provider_secrets.provider_secret_set(name="OPENAI_API_KEY", value="sk-first")
     secret = ProviderSecret.objects.get()
 
-    staff_client.post(reverse("admin:chat_providersecret_change", args=[secret.pk]), {"value": ""})
+    staff_client.post(reverse(f"{ADMIN}_change", args=[secret.pk]), {"value": ""})
     assert provider_secrets.overrides()["OPENAI_API_KEY"] == "sk-first"
 
     staff_client.post(
-        reverse("admin:chat_providersecret_change", args=[secret.pk]), {"value": "sk-second"}
+        reverse(f"{ADMIN}_change", args=[secret.pk]),
+        {"value": "sk-second"},
     )
     assert provider_secrets.overrides()["OPENAI_API_KEY"] == "sk-second"
 
@@ -148,7 +151,8 @@ def test_without_a_key_nothing_can_be_stored(settings, staff_client):
     with pytest.raises(InvalidInput, match="PROVIDER_SECRETS_KEY"):
         provider_secrets.provider_secret_set(name="OPENAI_API_KEY", value="sk-x")
     response = staff_client.post(
-        reverse("admin:chat_providersecret_add"), {"name": "OPENAI_API_KEY", "value": "sk-x"}
+        reverse(f"{ADMIN}_add"),
+        {"name": "OPENAI_API_KEY", "value": "sk-x"},
     )
     assert response.status_code == 200
     assert "PROVIDER_SECRETS_KEY" in response.content.decode()
@@ -168,7 +172,7 @@ def test_a_value_from_another_key_is_ignored_with_a_warning_naming_only_the_sett
     provider_secrets.provider_secret_set(name="OPENAI_API_KEY", value="sk-very-secret")
     settings.PROVIDER_SECRETS_KEY = "another key"
 
-    with caplog.at_level(logging.WARNING, logger="chat.provider_secrets"):
+    with caplog.at_level(logging.WARNING, logger="provider_settings.secrets"):
         provider_secrets.refresh()
 
     assert provider_secrets.overrides() == {}
@@ -177,11 +181,11 @@ def test_a_value_from_another_key_is_ignored_with_a_warning_naming_only_the_sett
 
 
 def test_non_staff_cannot_open_the_provider_settings(alice_client):
-    response = alice_client.get(reverse("admin:chat_providersecret_changelist"))
+    response = alice_client.get(reverse(f"{ADMIN}_changelist"))
     assert response.status_code == 302
     assert "/login/" in response["Location"]
 
 
 def test_the_providers_page_points_to_the_provider_settings(staff_client):
     page = staff_client.get(reverse("admin_providers")).content.decode()
-    assert reverse("admin:chat_providersecret_changelist") in page
+    assert reverse(f"{ADMIN}_changelist") in page

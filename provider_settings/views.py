@@ -3,7 +3,8 @@ configure it (from the environment only), its default model and the models it of
 
 There is no model to register: :func:`providers_view` is mounted by ``raggen/urls.py`` under
 ``/admin/providers/`` behind ``admin.site.admin_view`` (staff only) and linked from the admin's
-index page.
+index page. It lives beside the provider settings it links to (``providers`` itself is plain
+adapters, no pages).
 """
 
 from __future__ import annotations

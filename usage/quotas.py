@@ -34,8 +34,8 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import UserQuota
-from chat.models import MessageStatus, UsageRecord
-from core.errors import QuotaExceeded
+from usage.errors import QuotaExceeded
+from usage.models import AnswerStatus, UsageRecord
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class QuotaUsage:
     resets_at: datetime
 
 
-def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+def quota_day_bounds(*, now: datetime | None = None) -> tuple[datetime, datetime]:
     """The start of today and of tomorrow (midnights in ``TIME_ZONE``, aware) around ``now``."""
     zone = ZoneInfo(settings.TIME_ZONE)
     local = (now or timezone.now()).astimezone(zone)
@@ -72,7 +72,7 @@ def _counted(prefix: str, day_start: datetime) -> Q:
     UsageRecord). Usage records, not messages: they stay when an answer is regenerated or its
     conversation deleted, so deleting does not give a user their quota back."""
     answers = Q(**{f"{prefix}created_at__gte": day_start})
-    return answers & ~Q(**{f"{prefix}status": MessageStatus.FAILED})
+    return answers & ~Q(**{f"{prefix}status": AnswerStatus.FAILED})
 
 
 def _tokens(prefix: str) -> Any:
@@ -81,7 +81,7 @@ def _tokens(prefix: str) -> Any:
     )
 
 
-def quota_usage_annotations(day_start: datetime) -> dict[str, Any]:
+def quota_usage_annotations(*, day_start: datetime) -> dict[str, Any]:
     """Annotations for a ``User`` queryset: ``tokens_today`` and ``messages_today`` since
     ``day_start`` (one query for a whole list, as the admin's)."""
     prefix = "usage_records__"
@@ -94,7 +94,7 @@ def quota_usage_annotations(day_start: datetime) -> dict[str, Any]:
 
 def quota_usage_today(*, user: Any, now: datetime | None = None) -> QuotaUsage:
     """``user``'s usage today (one query)."""
-    day_start, resets_at = quota_day_bounds(now)
+    day_start, resets_at = quota_day_bounds(now=now)
     totals = UsageRecord.objects.filter(_counted("", day_start), user=user).aggregate(
         tokens=Coalesce(Sum(_tokens("")), Value(0)), messages=Count("pk")
     )
@@ -103,10 +103,10 @@ def quota_usage_today(*, user: Any, now: datetime | None = None) -> QuotaUsage:
 
 def quota_limits_for_user(*, user: Any) -> QuotaLimits:
     """``user``'s daily limits: their override where set, else the defaults from settings."""
-    return quota_limits_from_override(UserQuota.objects.filter(user=user).first())
+    return quota_limits_from_override(override=UserQuota.objects.filter(user=user).first())
 
 
-def quota_limits_from_override(override: UserQuota | None) -> QuotaLimits:
+def quota_limits_from_override(*, override: UserQuota | None) -> QuotaLimits:
     """The limits given a user's override row (None: no row): each field set wins over the
     default from settings."""
     tokens = override.daily_tokens if override is not None else None
@@ -138,9 +138,9 @@ def quota_reserve(
 ) -> int | None:
     """Check ``user``'s daily limits as :func:`quota_check` does and reserve one answer: its
     usage record, ``streaming``, counted from now on. Returns the record's id, which the
-    answer settles when it ends (``chat.usage.usage_record_answer(record_id=...)``) or gives back
-    with :func:`quota_release`; None when the user has no limit (nothing to reserve: the record
-    is written when the answer ends). Raises ``QuotaExceeded``.
+    answer settles when it ends (``usage.services.usage_record_answer(record_id=...)``) or
+    gives back with :func:`quota_release`; None when the user has no limit (nothing to reserve:
+    the record is written when the answer ends). Raises ``QuotaExceeded``.
 
     The check and the write hold the user's lock, so that concurrent reservations of one user
     are made one after the other: on PostgreSQL a lock on the user's row (``FOR NO KEY
@@ -159,7 +159,7 @@ def quota_reserve(
             user_id=user.pk,
             conversation_id=conversation_id,
             provider=provider,
-            status=MessageStatus.STREAMING,
+            status=AnswerStatus.STREAMING,
             question=question,
             created_at=now or timezone.now(),
         )
@@ -170,7 +170,7 @@ def quota_release(*, reservation_id: int | None) -> None:
     """Give back a reservation of :func:`quota_reserve` whose answer never started (the
     question was refused, or never saved); None: nothing reserved."""
     if reservation_id is not None:
-        UsageRecord.objects.filter(pk=reservation_id, status=MessageStatus.STREAMING).delete()
+        UsageRecord.objects.filter(pk=reservation_id, status=AnswerStatus.STREAMING).delete()
 
 
 def _check(limits: QuotaLimits, usage: QuotaUsage, now: datetime | None) -> None:

@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils.translation import gettext as _
 
-from chat.models import ProviderSecret
 from core.errors import InvalidInput
+from provider_settings.models import ProviderSecret
 from providers.registry import MANAGED_SETTINGS
 
 logger = logging.getLogger(__name__)
