@@ -29,7 +29,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from providers.base import SentenceSimilarity
@@ -37,11 +37,16 @@ from providers.base import SentenceSimilarity
 _CYRILLIC = re.compile("[\u0400-\u052f]")
 _WORD = re.compile(r"[^\W_]+")
 _PARAGRAPH = re.compile(r"\n\s*\n")
-# Question words: stop words for this purpose (bm25s's English list has none of them).
+# Question words and English function words: stop words for this purpose (bm25s's English list
+# is Lucene's 33 words; its Russian one, Snowball's, has the function words already).
 # fmt: off
 _QUESTION_WORDS = frozenset({
     "how", "many", "much", "what", "which", "who", "whom", "whose", "when", "where", "why",
-    "does", "did", "do", "is", "are", "was", "were",
+    "does", "did", "do", "done", "is", "are", "was", "were", "been", "being", "has", "have",
+    "had", "having", "can", "could", "would", "should", "may", "might", "must", "shall",
+    "he", "she", "him", "her", "his", "hers", "its", "we", "us", "our", "you", "your", "i",
+    "me", "my", "them", "those", "any", "some", "all", "each", "other", "also", "while",
+    "than", "so", "very", "from", "about", "after", "before", "during", "over", "under",
     "сколько", "какой", "какая", "какое", "какие", "каких", "каким", "каков", "какова",
     "почему", "зачем", "откуда", "куда",
 })
@@ -53,7 +58,7 @@ class Budget:
     """How much to quote. ``max_chars`` counts the quoted sentences only; the best sentence is
     always quoted, however long (up to :data:`MAX_SENTENCE_CHARS`)."""
 
-    max_sentences: int = 2
+    max_sentences: int = 3
     max_chars: int = 600
     relative: float = 0.7
     similarity_weight: float = 0.5
@@ -62,6 +67,9 @@ class Budget:
 # Chosen by measurement (bench/eval_extractive.py, xquad-ru and xquad-en, 1,190 questions
 # each, the relevant passage and 4 BM25 distractors): see docs/EVALUATION.md.
 DEFAULT_BUDGET = Budget()
+# How much a sentence's passage, and its better neighbour, add to its own keyword score.
+PASSAGE_WEIGHT = 0.5
+NEIGHBOUR_WEIGHT = 0.2
 # A "sentence" longer than this is not one (a table or a PDF page without punctuation): it is
 # quoted as a window of this size around its first question word, marked with "…".
 MAX_SENTENCE_CHARS = 1000
@@ -112,8 +120,10 @@ def stems(text: str) -> list[str]:
     return out
 
 
-def split_sentences(text: str) -> list[str]:
-    """The sentences of a passage, whitespace collapsed, in order."""
+@lru_cache(maxsize=2048)
+def split_sentences(text: str) -> tuple[str, ...]:
+    """The sentences of a passage, whitespace collapsed, in order. Cached: the same chunks come
+    back for question after question."""
     import razdel
 
     sentences: list[str] = []
@@ -121,7 +131,7 @@ def split_sentences(text: str) -> list[str]:
         flat = " ".join(paragraph.split())
         if flat:
             sentences.extend(s.text for s in razdel.sentenize(flat) if s.text.strip())
-    return sentences
+    return tuple(sentences)
 
 
 def score_sentences(
@@ -130,8 +140,16 @@ def score_sentences(
     *,
     similarity: SentenceSimilarity | None = None,
     similarity_weight: float = DEFAULT_BUDGET.similarity_weight,
+    passage_weight: float = PASSAGE_WEIGHT,
+    neighbour_weight: float = NEIGHBOUR_WEIGHT,
 ) -> list[Sentence]:
-    """Every sentence of ``passages`` with its score in [0, 1], in passage and position order."""
+    """Every sentence of ``passages`` with its score in [0, 1], in passage and position order.
+
+    The keyword score of a sentence is its own coverage of the question, plus
+    ``passage_weight`` times its passage's (the passage as a whole; idf over the passages) and
+    ``neighbour_weight`` times the better of its neighbours', normalised to [0, 1]: an answer
+    sits in a passage about the question, often next to the sentence that names its subject.
+    """
     sentences = [
         Sentence(p, i, text)
         for p, passage in enumerate(passages)
@@ -139,7 +157,24 @@ def score_sentences(
     ]
     if not sentences:
         return []
-    scores = keyword_scores(question, [s.text for s in sentences])
+    own = keyword_scores(question, [s.text for s in sentences])
+    whole = keyword_scores(question, passages) if passage_weight else [0.0] * len(passages)
+    scores = []
+    for k, sentence in enumerate(sentences):
+        neighbours = [
+            own[j]
+            for j in (k - 1, k + 1)
+            if 0 <= j < len(sentences) and sentences[j].passage == sentence.passage
+        ]
+        # Context lifts a sentence that shares a word with the question, never one that does
+        # not (that one would be quoted for its neighbours' words).
+        context = (
+            passage_weight * whole[sentence.passage]
+            + neighbour_weight * max(neighbours, default=0.0)
+            if own[k] > 0
+            else 0.0
+        )
+        scores.append((own[k] + context) / (1 + passage_weight + neighbour_weight))
     if similarity is not None and similarity_weight > 0:
         cosines = list(similarity(question, [s.text for s in sentences]))
         scores = [
@@ -180,15 +215,20 @@ def select(
     similarity: SentenceSimilarity | None = None,
     budget: Budget = DEFAULT_BUDGET,
 ) -> list[Sentence]:
-    """The sentences that answer ``question``, in passage order then position order.
-
-    When no sentence shares a word with the question (and no similarity is given), the first
-    sentence of the first passage (the best retrieved) stands in. Empty only when the passages
-    have no text. Deterministic: ties go to the earlier passage and position.
-    """
+    """The sentences that answer ``question`` (:func:`score_sentences`, then :func:`pick`)."""
     scored = score_sentences(
         question, passages, similarity=similarity, similarity_weight=budget.similarity_weight
     )
+    return [replace_text(s, _fit(s.text, question)) for s in pick(scored, budget)]
+
+
+def pick(scored: Sequence[Sentence], budget: Budget = DEFAULT_BUDGET) -> list[Sentence]:
+    """The sentences to quote from ``scored`` (passage and position order), in that order.
+
+    When no sentence scores above 0, the first sentence of the first passage (the best
+    retrieved) stands in. Empty only when ``scored`` is. Deterministic: ties go to the earlier
+    passage and position.
+    """
     if not scored:
         return []
     ranked = sorted(scored, key=lambda s: (-s.score, s.passage, s.position))
@@ -208,8 +248,7 @@ def select(
         chosen.append(sentence)
         seen.add(_key(sentence.text))
         used += len(sentence.text)
-    chosen.sort(key=lambda s: (s.passage, s.position))
-    return [replace_text(s, _fit(s.text, question)) for s in chosen]
+    return sorted(chosen, key=lambda s: (s.passage, s.position))
 
 
 def _key(text: str) -> str:
@@ -244,6 +283,7 @@ __all__ = [
     "Budget",
     "Sentence",
     "keyword_scores",
+    "pick",
     "score_sentences",
     "select",
     "split_sentences",
