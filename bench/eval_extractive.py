@@ -47,6 +47,10 @@ DATA = ROOT.parent / "shared" / "testdata" / "retrieval"
 SETS = ("xquad-ru", "xquad-en")
 OLD_QUOTE_CHARS = 400  # what the offline provider quoted of each passage before
 TOP_K = 100
+GIVEN = 8  # passages the chat gives a model (its default top_k)
+# The recommended "weak passage" thresholds (docs/EVALUATION.md).
+WEAK_KEYWORD = 0.2
+WEAK_DENSE = 0.8
 
 KEYWORD_BUDGETS = [
     extract.Budget(max_sentences=n, max_chars=c, relative=r)
@@ -202,9 +206,8 @@ class SentenceVectors:
         self.vectors: dict[str, np.ndarray[Any, Any]] = {}
         self.queries: dict[str, np.ndarray[Any, Any]] = {}
 
-    def prepare(self, sentences: Sequence[str], questions: Sequence[str]) -> None:
+    def prepare(self, sentences: Sequence[str]) -> None:
         self.vectors.update(zip(sentences, self._cached(sentences, "passage"), strict=True))
-        self.queries.update(zip(questions, self._cached(questions, "query"), strict=True))
 
     def _cached(self, texts: Sequence[str], kind: str) -> np.ndarray[Any, Any]:
         digest = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:12]
@@ -270,7 +273,7 @@ def extraction_report(
         lines.append(_line(_label(budget), measure(items, picks)))
     if vectors is not None:
         sentences = sorted({s.text for scored in keyword_scored for s in scored})
-        vectors.prepare(sentences, sorted({i.question for i in items}))
+        vectors.prepare(sentences)
         lines.append("with e5 similarity: weight, budget -> contains / from-relevant / chars")
         for weight in SIMILARITY_WEIGHTS:
             scored = [
@@ -314,6 +317,7 @@ def coverage(corpus: Corpus, question: str, doc: int) -> float:
 class Signals:
     bm25: float
     coverage: float
+    retrieved: float  # the offline provider's: best keyword score over the passages given
     dense: float | None = None
     hybrid_dense: float | None = None
     hybrid_top: int | None = None
@@ -327,7 +331,8 @@ def signals(
 ) -> Signals:
     kw = bm25(corpus, question, allowed)
     best_bm25, best_cov = (kw[0][1], coverage(corpus, question, kw[0][0])) if kw else (0.0, 0.0)
-    out = Signals(best_bm25, best_cov)
+    given = [i for i, _ in kw[:GIVEN]]
+    out = Signals(best_bm25, best_cov, _retrieved(corpus, question, given))
     if dense is not None:
         passage_vectors, query_vector = dense
         cosines = passage_vectors @ query_vector
@@ -335,10 +340,21 @@ def signals(
         order = candidates[np.argsort(-cosines[candidates], kind="stable")][:TOP_K]
         dense_ranked = [(int(i), float(cosines[i])) for i in order]
         out.dense = dense_ranked[0][1]
-        fused = hybrid.fuse(dense_ranked, kw, hybrid.Weights(1.0, 1.0), method="convex", limit=1)
+        fused = hybrid.fuse(
+            dense_ranked, kw, hybrid.Weights(1.0, 1.0), method="convex", limit=GIVEN
+        )
         out.hybrid_top = fused[0].chunk_id
         out.hybrid_dense = float(cosines[fused[0].chunk_id])
+        out.retrieved = _retrieved(corpus, question, [h.chunk_id for h in fused])
     return out
+
+
+def _retrieved(corpus: Corpus, question: str, given: Sequence[int]) -> float:
+    """What the offline provider can compute from the passages it is given, no index needed:
+    the best passage's share of the question's idf mass, idf over the passages given."""
+    if not given:
+        return 0.0
+    return max(extract.keyword_scores(question, [corpus.docs[i].text for i in given]))
 
 
 def refusal_report(
@@ -374,12 +390,14 @@ def refusal_report(
         allowed = np.array([i for i in everything if corpus.articles[i] == other])
         sets["wrong documents"].append(signals(corpus, item.question, allowed, d))
         if item.qid in other_questions:
-            sets["other language"].append(signals(corpus, other_questions[item.qid], None, None))
+            other_question = other_questions[item.qid]
+            sets["other language"].append(signals(corpus, other_question, None, None))
     lines = [
         f"### {corpus.name}: weak passage ({len(items)} answerable; gold removed leaves out "
         f"{skipped} whose answer string is in another passage of the article)"
     ]
-    names = ["bm25", "coverage"] + (["dense", "hybrid_dense"] if dense is not None else [])
+    names = ["bm25", "coverage", "retrieved"]
+    names += ["dense", "hybrid_dense"] if dense is not None else []
     for name in names:
         lines.append(f"signal {name}: percentiles p5 p25 p50 p75 p95")
         for label, found in sets.items():
@@ -396,6 +414,42 @@ def refusal_report(
             [_values(sets[k], name) for k in ("gold removed", "wrong documents")]
         )
         lines.append("  vs gold removed + wrong documents: " + separation(answerable, pooled))
+    lines += rule_report(sets, dense is not None)
+    return lines
+
+
+def rule_report(sets: dict[str, list[Signals]], with_dense: bool) -> list[str]:
+    """The recommended rules at their fixed thresholds: refused share of each set, and the
+    refusal's precision and recall against answerable + (gold removed, wrong documents)."""
+    rules: list[tuple[str, Any]] = [
+        (f"retrieved < {WEAK_KEYWORD}", lambda s: s.retrieved < WEAK_KEYWORD),
+    ]
+    if with_dense:
+        rules += [
+            (f"dense < {WEAK_DENSE}", lambda s: s.dense < WEAK_DENSE),
+            (
+                f"retrieved < {WEAK_KEYWORD} and dense < {WEAK_DENSE}",
+                lambda s: s.retrieved < WEAK_KEYWORD and s.dense < WEAK_DENSE,
+            ),
+        ]
+    lines = ["rules (refused share per set; P/R vs gold removed + wrong documents):"]
+    for label, rule in rules:
+        # The other-language questions carry keyword signals only.
+        shares = {
+            k: sum(1 for s in v if rule(s)) / len(v)
+            for k, v in sets.items()
+            if v and (k != "other language" or "dense" not in label)
+        }
+        refused_good = shares["answerable"] * len(sets["answerable"])
+        bad = sets["gold removed"] + sets["wrong documents"]
+        refused_bad = sum(1 for s in bad if rule(s))
+        precision = refused_bad / max(refused_bad + refused_good, 1)
+        recall = refused_bad / len(bad)
+        lines.append(
+            f"  {label:<40} "
+            + "  ".join(f"{k} {v:.3f}" for k, v in shares.items())
+            + f"  | P {precision:.3f} R {recall:.3f}"
+        )
     return lines
 
 
@@ -460,18 +514,19 @@ def main() -> None:
         corpus, queries, answers, qrels = loaded[name]
         other = loaded[SETS[1 - SETS.index(name)]][1]
         items = items_for(corpus, queries, answers, qrels, args.distractors)
-        if args.limit:
-            items = items[: args.limit]
-        log(f"{name}: {len(items)} questions")
         vectors = None
         dense = None
         if encoder is not None:
             vectors = SentenceVectors(encoder, args.cache, f"{name}-{args.encoder}")
             bodies = [d.body for d in corpus.docs]
             passages = vectors._cached(bodies, "passage")
-            questions = sorted({i.question for i in items})
+            questions = sorted({i.question for i in items})  # all: one cache file per set
             query_vectors = vectors._cached(questions, "query")
-            dense = (passages, dict(zip(questions, query_vectors, strict=True)))
+            vectors.queries = dict(zip(questions, query_vectors, strict=True))
+            dense = (passages, vectors.queries)
+        if args.limit:
+            items = items[: args.limit]
+        log(f"{name}: {len(items)} questions")
         out += extraction_report(corpus, items, vectors)
         out += refusal_report(corpus, items, other, dense)
         for line in out:
