@@ -49,7 +49,7 @@ OLD_QUOTE_CHARS = 400  # what the offline provider quoted of each passage before
 TOP_K = 100
 GIVEN = 8  # passages the chat gives a model (its default top_k)
 # The recommended "weak passage" thresholds (docs/EVALUATION.md).
-WEAK_KEYWORD = 0.2
+WEAK_KEYWORD = extract.WEAK_PASSAGE
 WEAK_DENSE = 0.8
 
 KEYWORD_BUDGETS = [
@@ -354,7 +354,7 @@ def _retrieved(corpus: Corpus, question: str, given: Sequence[int]) -> float:
     the best passage's share of the question's idf mass, idf over the passages given."""
     if not given:
         return 0.0
-    return max(extract.keyword_scores(question, [corpus.docs[i].text for i in given]))
+    return extract.best_passage_score(question, [corpus.docs[i].text for i in given])
 
 
 def refusal_report(

@@ -70,6 +70,9 @@ DEFAULT_BUDGET = Budget()
 # How much a sentence's passage, and its better neighbour, add to its own keyword score.
 PASSAGE_WEIGHT = 0.5
 NEIGHBOUR_WEIGHT = 0.2
+# Below this best_passage_score, the passages most likely do not answer (measured with
+# bench/eval_extractive.py on xquad-ru/en: refuses <= 2 % of answerable questions).
+WEAK_PASSAGE = 0.2
 # A "sentence" longer than this is not one (a table or a PDF page without punctuation): it is
 # quoted as a window of this size around its first question word, marked with "…".
 MAX_SENTENCE_CHARS = 1000
@@ -201,6 +204,13 @@ def keyword_scores(question: str, sentences: Sequence[str]) -> list[float]:
     return [sum(weight[t] for t in bag) / total for bag in bags]
 
 
+def best_passage_score(question: str, passages: Sequence[str]) -> float:
+    """The best passage's share of the question's keyword weight (idf over ``passages``, the
+    passages given to the model), in [0, 1]; 0 when there are none. Below
+    :data:`WEAK_PASSAGE` the documents most likely do not answer the question."""
+    return max(keyword_scores(question, passages), default=0.0)
+
+
 def _min_max(values: Sequence[float]) -> list[float]:
     low, high = min(values), max(values)
     if high <= low:
@@ -280,8 +290,10 @@ def _fit(text: str, question: str, limit: int = MAX_SENTENCE_CHARS) -> str:
 __all__ = [
     "DEFAULT_BUDGET",
     "MAX_SENTENCE_CHARS",
+    "WEAK_PASSAGE",
     "Budget",
     "Sentence",
+    "best_passage_score",
     "keyword_scores",
     "pick",
     "score_sentences",
