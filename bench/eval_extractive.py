@@ -303,7 +303,7 @@ def _line(label: str, m: Extraction) -> str:
 
 def coverage(corpus: Corpus, question: str, doc: int) -> float:
     """The share of the question's idf mass (idf over the corpus) found in passage ``doc``."""
-    terms = set(corpus.tokenizer.tokenize(question))
+    terms = sorted(set(corpus.tokenizer.tokenize(question)))  # a fixed order of summing
     n = len(corpus.docs)
     segment = corpus.views[0].segment
     weights = {t: keyword.idf(n, segment.document_frequency(t)) for t in terms}

@@ -193,15 +193,15 @@ def score_sentences(
 def keyword_scores(question: str, sentences: Sequence[str]) -> list[float]:
     """For each sentence, the share of the question's idf weight (idf over ``sentences``) its
     stems cover; 0 for all when the question has no content word."""
-    wanted = set(stems(question))
-    bags = [set(stems(s)) & wanted for s in sentences]
-    df = Counter(t for bag in bags for t in bag)
+    wanted = sorted(set(stems(question)))  # sums in a fixed order: the same float every run
+    bags = [set(stems(s)) for s in sentences]
+    df = Counter(t for bag in bags for t in wanted if t in bag)
     n = len(sentences)
     weight = {t: math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted}
     total = sum(weight.values())
     if total <= 0:
         return [0.0] * n
-    return [sum(weight[t] for t in bag) / total for bag in bags]
+    return [sum(weight[t] for t in wanted if t in bag) / total for bag in bags]
 
 
 def best_passage_score(question: str, passages: Sequence[str]) -> float:
