@@ -79,9 +79,10 @@ def compose_answer(request: ChatRequest, budget: extract.Budget = extract.DEFAUL
     question (whole, grouped by passage in the order of the sources), each passage's quote after
     its citation ``[n]``; or an explanation of how to configure a provider when there are no
     passages. Calls ``request.similarity`` when it is set."""
-    intro, outro, page_word, not_configured = _TEXTS[question_language(request.last_user_text)]
+    question = request.question_text
+    intro, outro, page_word, not_configured = _TEXTS[question_language(question)]
     picked = extract.select(
-        request.last_user_text,
+        question,
         [source.text for source in request.sources],
         similarity=request.similarity,
         budget=budget,

@@ -273,3 +273,31 @@ def test_offline_answer_is_the_same_under_any_hash_seed() -> None:
         "[1]": "Tea is grown in China.",
         "[2]": "Tea is grown in India.",
     }
+
+
+def test_offline_answers_the_question_not_the_prompt_that_wraps_it() -> None:
+    sources = (
+        SourcePassage(1, "rules.txt", "Отпуск оформляется заявлением за две недели."),
+        SourcePassage(2, "pay.txt", "Зарплата выплачивается дважды в месяц."),
+    )
+    prompt = "\n\n".join(s.text for s in sources) + "\n\nQuestion: Когда выплачивается зарплата?"
+    request = ChatRequest(
+        (ChatMessage("user", prompt),), sources=sources, question="Когда выплачивается зарплата?"
+    )
+
+    text = asyncio.run(collect(OfflineProvider(), request)).text
+
+    # Every passage's words are in the prompt; only the question picks what is quoted.
+    assert _quotes(text) == {"[2]": "Зарплата выплачивается дважды в месяц."}
+    assert request.question_text == "Когда выплачивается зарплата?"
+
+
+def test_offline_answer_speaks_the_language_of_the_question_not_of_the_wrapped_passages() -> None:
+    prompt = "<sources>Отпуск оформляется заявлением за две недели.</sources> How to get leave?"
+    request = ChatRequest(
+        (ChatMessage("user", prompt),), sources=SOURCES[:1], question="How to get leave?"
+    )
+
+    text = asyncio.run(collect(OfflineProvider(), request)).text
+
+    assert text.startswith("No language model provider is configured")
