@@ -172,6 +172,7 @@ async def _prepare(request: AnswerRequest, model: str) -> _Prepared:
         temperature=request.params.temperature,
         max_tokens=request.params.max_tokens,
         sources=sources,
+        question=request.question,
     )
     return _Prepared(chat_request, chosen)
 

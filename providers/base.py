@@ -7,12 +7,15 @@ carries the usage and the model that answered. A non-streaming answer is :func:`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]
+# The cosine similarity of a question with each of some texts (one float per text, in order),
+# e.g. the knowledge base's encoder behind a plain function: providers import no app.
+SentenceSimilarity = Callable[[str, Sequence[str]], Sequence[float]]
 
 
 @dataclass(frozen=True)
@@ -37,17 +40,28 @@ class ChatRequest:
     """What to ask. An empty ``model`` means the provider's default model; ``None`` parameters
     mean the provider's configured defaults. ``sources`` are the retrieved passages: cloud
     providers see them only through the prompt the caller built into ``messages``; the offline
-    provider quotes them."""
+    provider quotes them. ``question`` is the user's question as typed, when the last user
+    message wraps it in a prompt (the RAG prompt holds every passage's words): the offline
+    provider answers it; cloud providers read the messages. ``similarity``, when given, helps
+    the offline provider pick the sentences of the sources that answer (cloud providers ignore
+    it); it may be slow (an encoder), so the provider calls it off the event loop."""
 
     messages: tuple[ChatMessage, ...]
     model: str = ""
     temperature: float | None = None
     max_tokens: int | None = None
     sources: tuple[SourcePassage, ...] = ()
+    question: str = ""
+    similarity: SentenceSimilarity | None = field(default=None, compare=False, repr=False)
 
     @property
     def last_user_text(self) -> str:
         return next((m.content for m in reversed(self.messages) if m.role == "user"), "")
+
+    @property
+    def question_text(self) -> str:
+        """The question itself: ``question``, else the last user message."""
+        return self.question or self.last_user_text
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,18 @@
-"""The offline provider: needs no key and no network. It answers by quoting the retrieved
-passages with their ``[n]`` citations, streamed word by word like any other provider."""
+"""The offline provider: needs no key and no network. It answers by quoting the sentences of
+the retrieved passages that answer the question (:mod:`providers.offline.extract`), whole, each
+under its passage's ``[n]`` citation, streamed word by word like any other provider."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import AsyncIterator
 
 from providers.base import ChatRequest, Delta, ModelInfo, SourcePassage, Usage
+from providers.offline import extract
 
 MODEL = "offline-extractive"
-_QUOTE_CHARS = 400
 
 NOT_CONFIGURED_TEXT = (
     "No language model provider is configured, and no passages from your documents matched "
@@ -33,16 +35,16 @@ NOT_CONFIGURED_TEXT_RU = (
 
 _TEXTS = {
     "en": (
-        "No language model provider is configured, so here are the passages from your "
-        "documents that best match the question:",
+        "No language model provider is configured, so here are the sentences from your "
+        "documents that best answer the question:",
         "To get a generated answer, configure YandexGPT, GigaChat or an OpenAI-compatible "
         "server and set DEFAULT_PROVIDER.",
         "p.",
         NOT_CONFIGURED_TEXT,
     ),
     "ru": (
-        "Языковая модель не настроена, поэтому вот фрагменты ваших документов, которые лучше "
-        "всего отвечают на вопрос:",
+        "Языковая модель не настроена, поэтому вот предложения из ваших документов, которые "
+        "лучше всего отвечают на вопрос:",
         "Чтобы получать сгенерированные ответы, настройте YandexGPT, GigaChat или "
         "OpenAI-совместимый сервер и задайте DEFAULT_PROVIDER.",
         "с.",
@@ -59,43 +61,62 @@ def question_language(text: str) -> str:
     return "ru" if cyrillic > latin else "en"
 
 
-def _shorten(text: str, limit: int = _QUOTE_CHARS) -> str:
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0]
-    return f"{cut} …"
-
-
 def _where(source: SourcePassage, page_word: str) -> str:
     return source.title if source.page is None else f"{source.title}, {page_word} {source.page}"
 
 
-def compose_answer(request: ChatRequest) -> str:
-    """The offline answer text for ``request``: a quote of each passage with its citation, or
-    an explanation of how to configure a provider when there are no passages."""
-    intro, outro, page_word, not_configured = _TEXTS[question_language(request.last_user_text)]
-    if not request.sources:
+def _quote(sentences: list[extract.Sentence]) -> str:
+    """The sentences of one passage, in order; "…" where sentences were left out between."""
+    parts = [sentences[0].text]
+    for before, sentence in itertools.pairwise(sentences):
+        parts.append(" " if sentence.position == before.position + 1 else " … ")
+        parts.append(sentence.text)
+    return "".join(parts)
+
+
+def compose_answer(request: ChatRequest, budget: extract.Budget = extract.DEFAULT_BUDGET) -> str:
+    """The offline answer text for ``request``: the sentences of the passages that answer the
+    question (whole, grouped by passage in the order of the sources), each passage's quote after
+    its citation ``[n]``; or an explanation of how to configure a provider when there are no
+    passages. Calls ``request.similarity`` when it is set."""
+    question = request.question_text
+    intro, outro, page_word, not_configured = _TEXTS[question_language(question)]
+    picked = extract.select(
+        question,
+        [source.text for source in request.sources],
+        similarity=request.similarity,
+        budget=budget,
+    )
+    if not picked:
         return not_configured
     lines = [intro, ""]
-    for source in request.sources:
-        lines.append(f"[{source.number}] {_where(source, page_word)}: «{_shorten(source.text)}»")
-        lines.append("")
+    for index, source in enumerate(request.sources):
+        mine = [s for s in picked if s.passage == index]
+        if mine:
+            lines.append(f"[{source.number}] {_where(source, page_word)}: «{_quote(mine)}»")
+            lines.append("")
     lines.append(outro)
     return "\n".join(lines)
 
 
 class OfflineProvider:
-    """Quotes the passages of the request. ``word_delay`` (seconds) paces the stream."""
+    """Quotes the sentences of the request's passages that answer its question. ``word_delay``
+    (seconds) paces the stream; ``budget`` bounds what is quoted."""
 
     name = "offline"
     default_model = MODEL
 
-    def __init__(self, *, word_delay: float = 0.0) -> None:
+    def __init__(
+        self, *, word_delay: float = 0.0, budget: extract.Budget = extract.DEFAULT_BUDGET
+    ) -> None:
         self.word_delay = word_delay
+        self.budget = budget
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
-        text = compose_answer(request)
+        if request.similarity is None:
+            text = compose_answer(request, self.budget)
+        else:  # an encoder: keep the event loop free
+            text = await asyncio.to_thread(compose_answer, request, self.budget)
         words = re.findall(r"\S+\s*|\s+", text)
         for word in words:
             if self.word_delay:
@@ -112,4 +133,9 @@ class OfflineProvider:
         yield Delta(text="", finish_reason="stop", usage=usage, model=MODEL)
 
     async def list_models(self) -> list[ModelInfo]:
-        return [ModelInfo(MODEL, description="Quotes the retrieved passages; needs no key")]
+        return [
+            ModelInfo(
+                MODEL,
+                description="Quotes the sentences that answer; needs no key",
+            )
+        ]
