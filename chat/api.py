@@ -145,7 +145,8 @@ def send_message(
     request: HttpRequest, conversation_id: int, payload: MessageSendIn
 ) -> HttpResponseBase | Message:
     rate_limit_request("chat", request)
-    selectors.conversation_get_for_user(conversation_id, request.user)
+    # NotFound as a 404 before any event; what the answer reads is read again in its turn.
+    selectors.conversation_get_for_user(conversation_id, request.user, prefetch=False)
     options = payload.service_options()
     if payload.stream:
         events = services.message_send(

@@ -47,15 +47,31 @@ def conversation_get_for_user(
     """The conversation ``conversation_id`` if it belongs to ``user``, with its knowledge bases
     and documents prefetched unless ``prefetch`` is false. Raises :class:`NotFound` otherwise,
     also when it belongs to someone else."""
-    if not user.is_authenticated:
-        raise NotFound(_("Conversation not found."))
-    conversations = Conversation.objects.filter(pk=conversation_id, owner_id=user.pk)
+    conversations = _owned(conversation_id, user)
     if prefetch:
         conversations = conversations.prefetch_related("knowledge_bases", "documents")
-    conversation = conversations.first()
-    if conversation is None:
+    return _first(conversations)
+
+
+def conversation_document_ids(*, conversation_id: int) -> list[int]:
+    """The documents the conversation's answers are restricted to (none: every document of its
+    knowledge bases), read from the link table alone. The caller has checked access."""
+    links = Conversation.documents.through.objects.filter(conversation_id=conversation_id)
+    return list(links.order_by().values_list("document_id", flat=True))
+
+
+def _owned(conversation_id: int, user: User) -> QuerySet[Conversation]:
+    if not user.is_authenticated:
         raise NotFound(_("Conversation not found."))
-    return conversation
+    return Conversation.objects.filter(pk=conversation_id, owner_id=user.pk)
+
+
+def _first(conversations: QuerySet[Conversation]) -> Conversation:
+    # One row by its key: no ordering to compile (first() would add the model's).
+    found = list(conversations.order_by()[:1])
+    if not found:
+        raise NotFound(_("Conversation not found."))
+    return found[0]
 
 
 def message_list_for_conversation(conversation: Conversation) -> QuerySet[Message]:

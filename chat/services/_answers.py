@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
@@ -31,7 +31,8 @@ from chat.services._conversations import conversation_update, title_from_questio
 from chat.services._finish import _Outcome, message_finish
 from chat.services._runs import Run, runs
 from core.errors import ApplicationError, Conflict, InvalidInput, NotFound
-from documents.selectors import knowledge_base_ids_readable
+from documents.models import KnowledgeBase
+from documents.selectors import knowledge_base_list_readable
 from providers.base import ChatMessage
 from providers.errors import ProviderError
 from providers.registry import default_provider_name
@@ -70,34 +71,46 @@ class _Saved:
     message_id: int
 
 
-def _history(conversation: Conversation, before_id: int | None) -> tuple[ChatMessage, ...]:
-    """The conversation's messages before ``before_id`` (None: all) as the model's history."""
-    rows = Message.objects.filter(conversation=conversation)
-    if before_id is not None:
-        rows = rows.filter(pk__lt=before_id)
-    pairs = (
-        rows.exclude(
-            role=Role.ASSISTANT, status__in=(MessageStatus.FAILED, MessageStatus.STREAMING)
-        )
-        .exclude(content="")
-        .order_by("created_at", "id")
-        .values_list("role", "content")
+# A message as the checks and the history read it: pk, role, content, status, updated_at.
+_Row = tuple[int, str, str, str, datetime]
+
+
+def _messages(conversation: Conversation) -> list[_Row]:
+    """The conversation's messages, oldest first: one query read by the stale check and by
+    the history."""
+    rows = Message.objects.filter(conversation_id=conversation.pk).order_by("created_at", "id")
+    return list(rows.values_list("pk", "role", "content", "status", "updated_at"))
+
+
+def _history(messages: list[_Row], before_id: int | None) -> tuple[ChatMessage, ...]:
+    """``messages`` (see :func:`_messages`) before ``before_id`` (None: all) as the model's
+    history: no failed answer, none left streaming, no empty message."""
+    unfinished = (MessageStatus.FAILED, MessageStatus.STREAMING)
+    return tuple(
+        ChatMessage("user" if role == Role.USER else "assistant", content)
+        for pk, role, content, status, _updated in messages
+        if content
+        and (before_id is None or pk < before_id)
+        and not (role == Role.ASSISTANT and status in unfinished)
     )
-    return tuple(ChatMessage("user" if r == Role.USER else "assistant", c) for r, c in pairs)
 
 
-def _fail_stale_answers(conversation: Conversation) -> None:
+def _fail_stale_answers(conversation: Conversation, messages: list[_Row]) -> None:
     """Mark answers left ``streaming`` by a process that died as failed (their quota
     reservations are given back); raises ``Conflict`` when one may still be streaming elsewhere.
-    One query when there is none."""
-    streaming = Message.objects.filter(conversation=conversation, status=MessageStatus.STREAMING)
-    rows = list(streaming.values_list("pk", "updated_at"))
+    ``messages``: the conversation's (see :func:`_messages`); no query when none streams."""
+    rows = [
+        (pk, updated)
+        for pk, _role, _content, status, updated in messages
+        if status == MessageStatus.STREAMING
+    ]
     if not rows:
         return
     stale_before = timezone.now() - timedelta(seconds=settings.LLM_READ_TIMEOUT + 30)
     if any(updated_at >= stale_before for _pk, updated_at in rows):
         raise Conflict(_("An answer is still being written in this conversation; stop it first."))
     stale = [pk for pk, _updated in rows]
+    streaming = Message.objects.filter(conversation=conversation, status=MessageStatus.STREAMING)
     with transaction.atomic():
         streaming.filter(pk__in=stale).update(status=MessageStatus.FAILED, error=INTERRUPTED_REASON)
         UsageRecord.objects.filter(message_id__in=stale, status=MessageStatus.STREAMING).update(
@@ -126,17 +139,19 @@ def _turn_prepare(
     provider: str | None,
     model: str | None,
     params: Mapping[str, Any] | None,
-) -> _Turn:
+) -> tuple[_Turn, list[KnowledgeBase]]:
     """Check the question, reserve its answer in the user's daily quota, and build its
     answer's request: a handful of reads, and writes only for the reservation (with a limit)
     and what the checks themselves change (stale answers failed, a regenerated answer deleted,
-    new settings). The question and answer rows are :func:`_turn_record`'s, which runs while
-    the provider is asked. Raises ``NotFound``, ``Conflict``, ``InvalidInput`` and the quota's
-    error; a question refused leaves no trace (its reservation is given back)."""
+    new settings). Returns the turn and the rows of its knowledge bases (for retrieval). The
+    question and answer rows are :func:`_turn_record`'s, which runs while the provider is
+    asked. Raises ``NotFound``, ``Conflict``, ``InvalidInput`` and the quota's error; a
+    question refused leaves no trace (its reservation is given back)."""
     conversation = selectors.conversation_get_for_user(conversation_id, user, prefetch=False)
     if not regenerate and not content.strip():
         raise InvalidInput(_("The message is empty."))
-    _fail_stale_answers(conversation)  # first: it gives back their reservations
+    messages = _messages(conversation)
+    _fail_stale_answers(conversation, messages)  # first: it gives back their reservations
     # Before anything else is written, and before the provider is asked.
     reservation = quota_reserve(
         user=user,
@@ -145,8 +160,9 @@ def _turn_prepare(
         question=content,
     )
     try:
-        turn = _turn_build(
+        turn, knowledge_bases = _turn_build(
             conversation,
+            messages,
             user=user,
             content=content,
             regenerate=regenerate,
@@ -157,11 +173,12 @@ def _turn_prepare(
     except BaseException:
         quota_release(reservation_id=reservation)
         raise
-    return replace(turn, reservation_id=reservation)
+    return replace(turn, reservation_id=reservation), knowledge_bases
 
 
 def _turn_build(
     conversation: Conversation,
+    messages: list[_Row],
     *,
     user: User,
     content: str,
@@ -169,7 +186,7 @@ def _turn_build(
     provider: str | None,
     model: str | None,
     params: Mapping[str, Any] | None,
-) -> _Turn:
+) -> tuple[_Turn, list[KnowledgeBase]]:
     question_id: int | None = None
     changes = regenerate or provider is not None or model is not None or params is not None
     # A plain question writes nothing here (its reservation is written before, with a limit):
@@ -182,31 +199,35 @@ def _turn_build(
         if regenerate:
             question = _question_for_regenerate(conversation)
             question_id, content = question.pk, question.content
-    documents = list(conversation.documents.values_list("pk", flat=True))
+    documents = selectors.conversation_document_ids(conversation_id=conversation.pk)
+    # Only those the owner may still read: sharing can be withdrawn after attaching.
+    knowledge_bases = knowledge_base_list_readable(
+        user=user, knowledge_bases=conversation.knowledge_bases.all()
+    )
     request = AnswerRequest(
         question=content,
         provider=conversation.provider or default_provider_name(),
         model=conversation.model,
         params=GenerationParams.from_mapping(conversation.params),
-        history=_history(conversation, question_id),
-        # Only those the owner may still read: sharing can be withdrawn after attaching.
-        knowledge_base_ids=tuple(
-            knowledge_base_ids_readable(user, conversation.knowledge_bases.all())
-        ),
+        history=_history(messages, question_id),
+        knowledge_base_ids=tuple(kb.pk for kb in knowledge_bases),
         document_ids=tuple(documents) if documents else None,
         instructions=conversation.system_prompt,
     )
     title = "" if conversation.title else title_from_question(content)
-    return _Turn(conversation.pk, int(user.pk or 0), request, question_id, title)
+    turn = _Turn(conversation.pk, int(user.pk or 0), request, question_id, title)
+    return turn, knowledge_bases
 
 
 def _turn_prepare_and_retrieve(**options: Any) -> _Turn:
     """:func:`_turn_prepare`, then retrieval in the same database round trip, outside its
-    transaction. A retrieval error is left to the answer's task, which retries and fails the
-    answer with the reason (the question is saved by then)."""
-    turn = _turn_prepare(**options)
+    transaction, over the knowledge base rows it read. A retrieval error is left to the
+    answer's task, which retries and fails the answer with the reason (the question is saved
+    by then)."""
+    turn, knowledge_bases = _turn_prepare(**options)
     try:
-        return replace(turn, request=with_passages(turn.request))
+        request = with_passages(turn.request, knowledge_bases=knowledge_bases)
+        return replace(turn, request=request)
     except Exception:
         logger.warning("retrieval in conversation %s failed", turn.conversation_id, exc_info=True)
         return turn
@@ -496,14 +517,16 @@ def _stop_elsewhere(conversation_id: int) -> int:
 
 async def conversation_check(*, user: User, conversation_id: int) -> None:
     """Raises ``NotFound`` unless the conversation is ``user``'s (a websocket's connect)."""
-    await database_sync_to_async(selectors.conversation_get_for_user)(conversation_id, user)
+    await database_sync_to_async(selectors.conversation_get_for_user)(
+        conversation_id, user, prefetch=False
+    )
 
 
 async def answer_stop(*, user: User, conversation_id: int) -> bool:
     """Stop the answer being written in the conversation; its partial text is kept as
     ``stopped``. An answer running in another process notices at its next save. Returns whether
     there was one. Raises ``NotFound`` for a conversation that is not the user's."""
-    await database_sync_to_async(selectors.conversation_get_for_user)(conversation_id, user)
+    await conversation_check(user=user, conversation_id=conversation_id)
     run = runs.get(conversation_id)
     if run is not None and run.cancel():
         return True
