@@ -20,7 +20,7 @@ from chat import services
 from chat.models import Conversation, Message, MessageStatus, Role, UsageRecord
 from chat.tests.factories import index_document, make_conversation
 from chat.usage import MAX_DAYS, Period, usage_by_day, usage_by_model, usage_by_user, usage_totals
-from embeddings.tests.factories import make_kb
+from documents.retrieval.tests.factories import make_kb
 from providers.fakes import GigaChatFake, Script, YandexFake
 
 db = database_sync_to_async

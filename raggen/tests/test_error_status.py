@@ -15,7 +15,7 @@ from core.errors import (
     QuotaExceeded,
 )
 from core.ratelimit import RateLimited
-from embeddings.services import (
+from documents.retrieval import (
     EmbeddingProviderError,
     EmbeddingProviderUnavailable,
     EncoderNotConfigured,

@@ -12,10 +12,10 @@ from ninja import Query, Router, Status
 from core.errors import NotFound
 from core.ratelimit import rate_limit_request
 from core.schemas import errors
+from documents import retrieval
 from documents.models import Document
-from documents.selectors import knowledge_base_get_for_user
-from embeddings import document_vectors, services
-from embeddings.schemas import (
+from documents.retrieval import document_vectors
+from documents.retrieval.schemas import (
     DocumentVectorOut,
     EmbedIn,
     EmbedOut,
@@ -31,6 +31,7 @@ from embeddings.schemas import (
     VectorsDeleteIn,
     VectorsDeleteOut,
 )
+from documents.selectors import knowledge_base_get_for_user
 
 router = Router(tags=["vectors"])
 # 413: too many or too long texts; 409: a document that is not indexed yet.
@@ -42,8 +43,8 @@ _RATED_ERRORS = errors(400, 403, 404, 409, 413, 429)
 @router.post("/vectors/embed", response={200: EmbedOut, **_RATED_ERRORS}, summary="Embed texts")
 def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
     rate_limit_request("embed", request)
-    vectors = services.embed_texts(texts=payload.texts)
-    encoder = services.get_encoder()
+    vectors = retrieval.embed_texts(texts=payload.texts)
+    encoder = retrieval.get_encoder()
     return EmbedOut(model=encoder.name, dimension=encoder.dimension, vectors=vectors.tolist())
 
 
@@ -53,7 +54,7 @@ def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
 def search_vectors(request: HttpRequest, payload: SearchIn) -> SearchOut:
     rate_limit_request("search", request)
     kbs = [knowledge_base_get_for_user(kb_id, request.user) for kb_id in payload.knowledge_base_ids]
-    result = services.search(
+    result = retrieval.search(
         knowledge_bases=kbs,
         query=payload.query,
         mode=payload.mode,
@@ -75,7 +76,7 @@ def search_vectors(request: HttpRequest, payload: SearchIn) -> SearchOut:
     )
 
 
-def _hit_out(hit: services.SearchHit) -> HitOut:
+def _hit_out(hit: retrieval.SearchHit) -> HitOut:
     fields = asdict(hit)
     scores = ScoresOut(
         dense=fields.pop("dense_score"),
@@ -88,7 +89,7 @@ def _hit_out(hit: services.SearchHit) -> HitOut:
 @router.post("/vectors/{kb_id}/texts", response={201: TextsAddOut, **_ERRORS}, summary="Add texts")
 def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[TextsAddOut]:
     kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
-    added = services.add_texts(
+    added = retrieval.add_texts(
         knowledge_base=kb,
         texts=payload.texts,
         metadata=payload.metadata,
@@ -103,7 +104,7 @@ def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[T
 )
 def delete_vectors(request: HttpRequest, kb_id: int, payload: VectorsDeleteIn) -> VectorsDeleteOut:
     kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
-    deleted = services.delete_vectors(knowledge_base=kb, chunk_ids=payload.chunk_ids)
+    deleted = retrieval.delete_vectors(knowledge_base=kb, chunk_ids=payload.chunk_ids)
     return VectorsDeleteOut(deleted=deleted)
 
 
@@ -112,7 +113,7 @@ def delete_vectors(request: HttpRequest, kb_id: int, payload: VectorsDeleteIn) -
 )
 def index_stats(request: HttpRequest, kb_id: int) -> IndexStatsOut:
     kb = knowledge_base_get_for_user(kb_id, request.user)
-    return IndexStatsOut(**asdict(services.index_stats(kb)))
+    return IndexStatsOut(**asdict(retrieval.index_stats(knowledge_base=kb)))
 
 
 def _document(request: HttpRequest, kb_id: int, document_id: int) -> Document:
