@@ -59,7 +59,7 @@ ENCODERS: dict[str, EncoderInfo] = {
     row.value: row
     for row in (
         EncoderInfo(
-            value=EncoderChoice.LOCAL,
+            value=EncoderChoice.LOCAL.value,
             label=EncoderChoice.LOCAL.label,
             provider="",
             provider_label="",
@@ -69,7 +69,7 @@ ENCODERS: dict[str, EncoderInfo] = {
             status="stable",
         ),
         EncoderInfo(
-            value=EncoderChoice.GIGACHAT,
+            value=EncoderChoice.GIGACHAT.value,
             label=EncoderChoice.GIGACHAT.label,
             provider="gigachat",
             provider_label="GigaChat",
@@ -79,7 +79,7 @@ ENCODERS: dict[str, EncoderInfo] = {
             status="optional",
         ),
         EncoderInfo(
-            value=EncoderChoice.YANDEX,
+            value=EncoderChoice.YANDEX.value,
             label=EncoderChoice.YANDEX.label,
             provider="yandexgpt",
             provider_label="Yandex",
