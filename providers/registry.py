@@ -47,7 +47,7 @@ ADAPTERS: dict[tuple[Literal["chat", "encoder"], str], str] = {
     ("chat", "gigachat"): "providers.gigachat.chat:GigaChatProvider",
     ("chat", "openai"): "providers.openai.chat:OpenAICompatProvider",
     ("encoder", "gigachat"): "providers.gigachat.encoder:GigaChatEncoder",
-    ("encoder", "yandexgpt"): "providers.yandex.encoder:YandexEncoder",
+    ("encoder", "yandex"): "providers.yandex.encoder:YandexEncoder",
 }
 
 _overrides: Callable[[], Mapping[str, str]] = dict
@@ -250,10 +250,9 @@ _encoders: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
 
 
 def get_encoder(name: str) -> GigaChatEncoder | YandexEncoder:
-    """The embeddings encoder of the provider called ``name`` (``gigachat``: ``Embeddings``,
-    1024-d; ``yandexgpt``: ``text-search-doc``, 256-d, whose ``for_queries()`` uses
-    ``text-search-query``). Its ``name`` is what a knowledge base records. Which encoder a
-    knowledge base uses is ``documents.retrieval.encoders.ENCODERS``'s business. Raises
+    """The provider embeddings encoder called ``name`` (``gigachat``: ``Embeddings``, 1024-d;
+    ``yandex``: ``text-search-doc``, 256-d, whose ``for_queries()`` uses
+    ``text-search-query``). Its ``name`` is what a knowledge base records. Raises
     ``UnknownProvider`` or ``ProviderNotConfigured`` like :func:`get_provider`."""
     if name not in ENCODER_NAMES:
         known = ", ".join(ENCODER_NAMES)
@@ -261,7 +260,7 @@ def get_encoder(name: str) -> GigaChatEncoder | YandexEncoder:
             gettext("There is no embeddings provider %(name)r; use one of %(known)s.")
             % {"name": name, "known": known}
         )
-    entry = PROVIDERS[name]
+    entry = PROVIDERS["yandexgpt" if name == "yandex" else "gigachat"]
     if not entry.configured():
         raise ProviderNotConfigured(
             gettext("%(label)s embeddings are not configured. %(how)s")
@@ -269,7 +268,7 @@ def get_encoder(name: str) -> GigaChatEncoder | YandexEncoder:
             provider=name,
         )
     options = entry.options()
-    if name == "yandexgpt":
+    if name == "yandex":
         keep = ("base_url", "folder_id", "api_key", "iam_token", "http")
         options = {k: options[k] for k in keep}
     else:

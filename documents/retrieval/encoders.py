@@ -38,8 +38,9 @@ from providers.registry import provider_statuses
 class EncoderInfo:
     """One encoder a knowledge base can choose.
 
-    ``value`` is what ``KnowledgeBase.encoder`` stores; ``provider`` the name in
-    ``providers.registry`` (empty for a model of this process); ``model`` and ``dimension`` the
+    ``value`` is what ``KnowledgeBase.encoder`` stores (and, for a provider's encoder, its name
+    in ``providers.registry.ADAPTERS``); ``provider`` the chat provider whose settings it uses
+    (empty for a model of this process); ``model`` and ``dimension`` the
     provider's model whose vector size is known before the first call (other models are asked
     once, see :func:`encoder_for`); ``languages`` ISO 639-1 codes or ``"*"``; ``status``
     ``"stable"`` or ``"optional"`` (needs a provider's credentials)."""
@@ -197,7 +198,7 @@ def check_encoder(*, choice: str) -> None:
 
 def _provider_encoder(choice: str) -> Encoder:
     try:
-        encoder: Encoder = get_provider_encoder(ENCODERS[choice].provider)
+        encoder: Encoder = get_provider_encoder(choice)
     except ProviderNotConfigured:
         raise _not_configured(choice) from None
     return encoder

@@ -132,7 +132,7 @@ def test_registry_builds_the_yandex_encoder_from_settings(
     settings.YANDEX_FOLDER_ID = yandex_fake.folder_id
     settings.YANDEX_BASE_URL = yandex_fake.url
 
-    encoder = get_encoder("yandexgpt")
+    encoder = get_encoder("yandex")
 
     assert encoder.dimension == 256
     assert encoder.encode(["тест"]).shape == (1, 256)

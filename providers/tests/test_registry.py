@@ -83,11 +83,11 @@ def test_get_encoder_builds_the_class_the_adapter_table_names(
 
     settings.YANDEX_API_KEY, settings.YANDEX_FOLDER_ID = "key", "b1gfolder"
     monkeypatch.setitem(
-        registry.ADAPTERS, ("encoder", "yandexgpt"), f"{__name__}:{RecordingEncoder.__name__}"
+        registry.ADAPTERS, ("encoder", "yandex"), f"{__name__}:{RecordingEncoder.__name__}"
     )
     monkeypatch.setattr(registry, "_encoders", {})
 
-    encoder = registry.get_encoder("yandexgpt")
+    encoder = registry.get_encoder("yandex")
 
     assert isinstance(encoder, RecordingEncoder)
     assert encoder.options["api_key"] == "key" and encoder.options["folder_id"] == "b1gfolder"
