@@ -33,6 +33,7 @@ from documents.retrieval.schemas import (
 )
 from documents.selectors import knowledge_base_get_for_user
 
+# Operation ids keep the names they had when this API lived in embeddings/api.py.
 router = Router(tags=["vectors"])
 # 413: too many or too long texts; 409: a document that is not indexed yet.
 _ERRORS = errors(400, 403, 404, 409, 413)
@@ -40,7 +41,12 @@ _ERRORS = errors(400, 403, 404, 409, 413)
 _RATED_ERRORS = errors(400, 403, 404, 409, 413, 429)
 
 
-@router.post("/vectors/embed", response={200: EmbedOut, **_RATED_ERRORS}, summary="Embed texts")
+@router.post(
+    "/vectors/embed",
+    response={200: EmbedOut, **_RATED_ERRORS},
+    summary="Embed texts",
+    operation_id="embeddings_api_embed_texts",
+)
 def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
     rate_limit_request("embed", request)
     vectors = retrieval.embed_texts(texts=payload.texts)
@@ -49,7 +55,10 @@ def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
 
 
 @router.post(
-    "/vectors/search", response={200: SearchOut, **_RATED_ERRORS}, summary="Search knowledge bases"
+    "/vectors/search",
+    response={200: SearchOut, **_RATED_ERRORS},
+    summary="Search knowledge bases",
+    operation_id="embeddings_api_search_vectors",
 )
 def search_vectors(request: HttpRequest, payload: SearchIn) -> SearchOut:
     rate_limit_request("search", request)
@@ -86,7 +95,12 @@ def _hit_out(hit: retrieval.SearchHit) -> HitOut:
     return HitOut(position=fields.pop("ordinal"), scores=scores, **fields)
 
 
-@router.post("/vectors/{kb_id}/texts", response={201: TextsAddOut, **_ERRORS}, summary="Add texts")
+@router.post(
+    "/vectors/{kb_id}/texts",
+    response={201: TextsAddOut, **_ERRORS},
+    summary="Add texts",
+    operation_id="embeddings_api_add_texts",
+)
 def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[TextsAddOut]:
     kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
     added = retrieval.add_texts(
@@ -100,7 +114,10 @@ def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[T
 
 
 @router.post(
-    "/vectors/{kb_id}/delete", response={200: VectorsDeleteOut, **_ERRORS}, summary="Delete vectors"
+    "/vectors/{kb_id}/delete",
+    response={200: VectorsDeleteOut, **_ERRORS},
+    summary="Delete vectors",
+    operation_id="embeddings_api_delete_vectors",
 )
 def delete_vectors(request: HttpRequest, kb_id: int, payload: VectorsDeleteIn) -> VectorsDeleteOut:
     kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
@@ -109,7 +126,10 @@ def delete_vectors(request: HttpRequest, kb_id: int, payload: VectorsDeleteIn) -
 
 
 @router.get(
-    "/vectors/{kb_id}/stats", response={200: IndexStatsOut, **_ERRORS}, summary="Index statistics"
+    "/vectors/{kb_id}/stats",
+    response={200: IndexStatsOut, **_ERRORS},
+    summary="Index statistics",
+    operation_id="embeddings_api_index_stats",
 )
 def index_stats(request: HttpRequest, kb_id: int) -> IndexStatsOut:
     kb = knowledge_base_get_for_user(kb_id, request.user)
@@ -129,6 +149,7 @@ def _document(request: HttpRequest, kb_id: int, document_id: int) -> Document:
     response={200: DocumentVectorOut, **_ERRORS},
     summary="Document vector",
     description="The document's chunk vectors aggregated by the knowledge base's `aggregation`.",
+    operation_id="embeddings_api_document_vector",
 )
 def document_vector(request: HttpRequest, kb_id: int, document_id: int) -> DocumentVectorOut:
     found = document_vectors.document_vector_get(document=_document(request, kb_id, document_id))
@@ -146,6 +167,7 @@ def document_vector(request: HttpRequest, kb_id: int, document_id: int) -> Docum
     response={200: SimilarDocumentsOut, **_ERRORS},
     summary="Similar documents",
     description="Documents of the knowledge base whose document vectors are closest (cosine).",
+    operation_id="embeddings_api_similar_documents",
 )
 def similar_documents(
     request: HttpRequest,
