@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from documents.retrieval import use_encoder
+from embeddings.encoder import FakeEncoder
+
 ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parent / "shared"
 
@@ -88,11 +91,8 @@ def staff_client(client: Any, django_user_model: Any, password: str) -> Any:
 def fake_encoder() -> Iterator[Any]:
     """The deterministic 384-d hashing encoder instead of the real model (fast, no model
     load); modules and apps opt in with ``usefixtures``/an autouse fixture of theirs."""
-    from embeddings import services
-    from embeddings.encoder import FakeEncoder
-
     encoder = FakeEncoder()
-    with services.use_encoder(encoder):
+    with use_encoder(encoder):
         yield encoder
 
 

@@ -7,7 +7,7 @@
    Measured in one run, interleaved question by question:
    - the fake provider's own first-token latency (the OpenAI-compatible adapter against the
      loopback fake, no product around it);
-   - the bare hybrid search (``embeddings.services.search``, query embedding included) and the
+   - the bare hybrid search (``documents.retrieval.search``, query embedding included) and the
      query embedding alone; and the same search run as the product runs it, on the database
      thread through ``database_sync_to_async`` from an event loop (timed from the loop: the
      hop, a fresh connection and the thread arrangement, without any product code);
@@ -82,8 +82,9 @@ def build_kb(n: int, rng: np.random.Generator) -> Any:
     its index folder."""
     from django.contrib.auth import get_user_model
 
+    from documents import retrieval as embeddings
     from documents.models import Chunk, Document, DocumentStatus, FileType, KnowledgeBase
-    from embeddings import services as embeddings
+    from documents.retrieval.local import index_folder
     from embeddings.store import open_index
 
     encoder = embeddings.get_encoder()
@@ -95,7 +96,7 @@ def build_kb(n: int, rng: np.random.Generator) -> Any:
     p = ranks / ranks.sum()
     step = 10_000
     t0 = time.perf_counter()
-    index = open_index(embeddings.index_folder(kb.pk))
+    index = open_index(index_folder(kb.pk))
 
     def batches() -> Any:
         for start in range(0, n, step):
@@ -224,7 +225,7 @@ def bench_first_token(kb: Any, count: int, rng: np.random.Generator, out: dict[s
     from channels.db import database_sync_to_async
 
     from chat.models import Conversation, Message
-    from embeddings import services as embeddings
+    from documents import retrieval as embeddings
 
     encoder = embeddings.get_encoder()
     inside = time_provider_inside_product()
@@ -350,7 +351,7 @@ def main() -> None:
         fake.max_in_flight = max(200, args.concurrent * 2)
         fake.script = Script(token_delay=args.token_delay)
         setup_django(Path(tmp), fake.url)
-        from embeddings import services as embeddings
+        from documents import retrieval as embeddings
         from embeddings.encoder import FakeEncoder
 
         with embeddings.use_encoder(FakeEncoder()):

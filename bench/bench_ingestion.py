@@ -68,7 +68,7 @@ def product_path(path: Path) -> tuple[float, int]:
 
     from documents import ingestion, services
     from documents.models import Document
-    from embeddings.services import get_encoder
+    from documents.retrieval import get_encoder
 
     get_encoder().encode(["warm-up"])
     user = get_user_model().objects.create_user("bench", "bench@example.com", "x" * 12)
@@ -120,7 +120,7 @@ from bench_ingestion import setup_django, product_path
 from _pdf import write_pdf
 setup_django(tmp)
 pdf = write_pdf(tmp / "mem.pdf", {pages})
-from embeddings.services import get_encoder
+from documents.retrieval import get_encoder
 get_encoder().encode(["warm-up"])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 elapsed, chunks = product_path(pdf)

@@ -1,7 +1,7 @@
 """Indexing throughput of the product against a bare ``SentenceTransformer.encode`` of the same
 real texts (SciFact abstracts, ~200-300 tokens, truncated at 256 by the model), in one run.
 
-The product path is ``embeddings.services.index_chunks``: cache look-up, encoding in batches,
+The product path is ``documents.retrieval.index_chunks``: cache look-up, encoding in batches,
 ``Chunk.vector`` written to the database, BM25 tokenisation and a FAISS + BM25 segment written to
 disk. Runs against a throw-away SQLite database with an empty cache.
 
@@ -53,9 +53,9 @@ def product_run(texts: list[str], run: int) -> tuple[float, float]:
     """(seconds in ``index_chunks``, seconds of them inside the encoder's ``encode``)."""
     from django.contrib.auth import get_user_model
 
+    from documents import retrieval as services
     from documents.models import Chunk, Document, KnowledgeBase
-    from embeddings import services
-    from embeddings.cache import text_sha256
+    from documents.retrieval import text_sha256
 
     owner = get_user_model().objects.create_user(f"bench-{run}")
     kb = KnowledgeBase.objects.create(owner=owner, name="bench")
@@ -80,7 +80,7 @@ def product_run(texts: list[str], run: int) -> tuple[float, float]:
             for i, t in enumerate(texts)
         ]
     )
-    encoder = services.encoder_for(kb)
+    encoder = services.encoder_for(knowledge_base=kb)
     original = encoder.encode
     inside = [0.0]
 
@@ -94,7 +94,7 @@ def product_run(texts: list[str], run: int) -> tuple[float, float]:
     encoder.encode = timed_encode  # type: ignore[method-assign,assignment]
     try:
         t0 = time.perf_counter()
-        services.index_chunks(kb, chunks)
+        services.index_chunks(knowledge_base=kb, chunks=chunks)
         return time.perf_counter() - t0, inside[0]
     finally:
         del encoder.encode  # the class's method again
@@ -112,7 +112,7 @@ def main() -> None:
     from django.conf import settings
     from sentence_transformers import SentenceTransformer
 
-    from embeddings import services
+    from documents import retrieval as services
     from embeddings.model_files import resolve_model_path
 
     texts = load_texts(args.texts)

@@ -20,7 +20,7 @@ from chat.citations import resolve
 from chat.context import Passage, context_window, plan_context
 from chat.events import CitationPayload, CitationsEvent, DeltaEvent, SourcesEvent, UsageEvent
 from documents.models import KnowledgeBase
-from embeddings.services import search
+from documents.retrieval import search
 from providers.base import ChatMessage, ChatRequest, Delta, SourcePassage, apply_delta
 from providers.errors import ProviderStreamInterrupted
 from providers.registry import get_provider

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.contrib import admin, messages
@@ -16,6 +15,7 @@ from django.utils.translation import ngettext
 
 from documents import services
 from documents.models import Chunk, Document, KnowledgeBase, KnowledgeBaseShare
+from documents.retrieval import index_stats, index_storage_bytes, rebuild_index
 
 
 def _count(model: type[Document] | type[Chunk], **filters: Any) -> Coalesce:
@@ -28,12 +28,6 @@ def _count(model: type[Document] | type[Chunk], **filters: Any) -> Coalesce:
         .values("n")
     )
     return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
-
-
-def _folder_bytes(folder: Path) -> int:
-    if not folder.is_dir():
-        return 0
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
 class KnowledgeBaseShareInline(admin.TabularInline[KnowledgeBaseShare, KnowledgeBase]):
@@ -102,17 +96,13 @@ class KnowledgeBaseAdmin(admin.ModelAdmin[KnowledgeBase]):
 
     @admin.display(description=_("index size"))
     def index_size(self, kb: KnowledgeBase) -> str:
-        from embeddings.services import index_folder
-
-        return filesizeformat(_folder_bytes(index_folder(kb.pk)))
+        return filesizeformat(index_storage_bytes(kb_id=kb.pk))
 
     @admin.display(description=_("search index"))
     def index_details(self, kb: KnowledgeBase) -> str:
-        from embeddings.services import index_stats
-
         if kb.pk is None:
             return "-"
-        stats = index_stats(kb)
+        stats = index_stats(knowledge_base=kb)
         rows = (
             (_("vectors in the index"), stats.count),
             (_("chunks with a vector in the database"), stats.database_count),
@@ -134,10 +124,8 @@ class KnowledgeBaseAdmin(admin.ModelAdmin[KnowledgeBase]):
 
     @admin.action(description=_("Rebuild the search index from the database"))
     def rebuild_index(self, request: HttpRequest, queryset: QuerySet[KnowledgeBase]) -> None:
-        from embeddings.services import rebuild_index
-
         for kb in queryset:
-            rebuild_index(kb)
+            rebuild_index(knowledge_base=kb)
         self.message_user(request, _("Search indexes rebuilt."), messages.SUCCESS)
 
     def delete_model(self, request: HttpRequest, obj: KnowledgeBase) -> None:
@@ -192,11 +180,11 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         self.message_user(request, _("Reindexing queued."))
 
     def delete_model(self, request: HttpRequest, obj: Document) -> None:
-        services.document_delete(obj)
+        services.document_delete(document=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         for document in queryset:
-            services.document_delete(document)
+            services.document_delete(document=document)
 
 
 @admin.register(Chunk)

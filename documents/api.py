@@ -174,7 +174,7 @@ def get_document(
 @router.delete("/documents/{doc_id}", response={204: None, **_ERRORS})
 def delete_document(request: HttpRequest, doc_id: int) -> Status[None]:
     document = selectors.document_get_for_user(doc_id, request.user, edit=True)
-    services.document_delete(document)
+    services.document_delete(document=document)
     return Status(204, None)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from core.background import enqueue
 from core.errors import ApplicationError
 from documents.chunking import ChunkDraft, ChunkingOptions
 from documents.extraction import (
@@ -45,6 +45,9 @@ from documents.extraction import (
 )
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from documents.progress import ProgressManager
+from documents.removal import document_delete
+from documents.retrieval import index_chunks, remove_chunks, remove_document, text_sha256
+from documents.retrieval.document_vectors import document_vector_compute
 
 logger = logging.getLogger(__name__)
 
@@ -204,10 +207,8 @@ class _Heartbeat:
 
 def _discard_chunks(document: Document) -> None:
     """Remove what an earlier, interrupted attempt left behind."""
-    from embeddings.services import remove_document
-
     if Chunk.objects.filter(document=document).exists():
-        remove_document(document.knowledge_base, document.pk)
+        remove_document(knowledge_base=document.knowledge_base, document_id=document.pk)
         Chunk.objects.filter(document=document).delete()
 
 
@@ -275,17 +276,13 @@ def _store(attempt: _Attempt, rows: list[Chunk]) -> None:
     """Write a batch of chunk rows, in one transaction with the check that the document is
     still the attempt's (so a superseded attempt adds no row after the new one cleared them),
     then embed and index them."""
-    from embeddings.services import index_chunks
-
     with transaction.atomic():
         attempt.require(heartbeat_at=timezone.now())
         Chunk.objects.bulk_create(rows)
-    index_chunks(attempt.document.knowledge_base, rows)
+    index_chunks(knowledge_base=attempt.document.knowledge_base, chunks=rows)
 
 
 def _chunk_row(document: Document, draft: ChunkDraft, ordinal: int) -> Chunk:
-    from embeddings.cache import text_sha256
-
     return Chunk(
         document=document,
         knowledge_base_id=document.knowledge_base_id,
@@ -303,9 +300,6 @@ def _chunk_row(document: Document, draft: ChunkDraft, ordinal: int) -> Chunk:
 
 def _finish(attempt: _Attempt, chunk_count: int, page_count: int | None) -> None:
     """Make the document searchable; a new version swaps with the old one atomically."""
-    from documents.services import document_delete
-    from embeddings.document_vectors import document_vector_compute
-
     document = attempt.document
     attempt.require(heartbeat_at=timezone.now())
     # Streams the chunk vectors; the aggregate is stored below, with the status.
@@ -327,7 +321,7 @@ def _finish(attempt: _Attempt, chunk_count: int, page_count: int | None) -> None
             if old is not None:
                 Document.objects.filter(pk=old.pk).update(is_current=False)
     if old is not None:
-        document_delete(old)
+        document_delete(document=old)
     ProgressManager(document.knowledge_base_id).send(
         document.pk, DocumentStatus.INDEXED, 100, pages_done=page_count
     )
@@ -342,8 +336,6 @@ def mark_failed(
     ``document`` was loaded with) and, when given, on ``only_if``; returns whether it was
     marked. A document another attempt owns by now is left to that attempt.
     """
-    from embeddings.services import remove_chunks
-
     condition = Q(pk=document.pk, ingest_run=document.ingest_run if run is None else run)
     with transaction.atomic():
         updated = Document.objects.filter(condition & (only_if or Q())).update(
@@ -356,7 +348,7 @@ def mark_failed(
         chunks.delete()
     if chunk_ids:
         try:
-            remove_chunks(document.knowledge_base, chunk_ids)
+            remove_chunks(knowledge_base=document.knowledge_base, chunk_ids=chunk_ids)
         except Exception:
             logger.exception("could not clear the index entries of failed document %s", document.pk)
     ProgressManager(document.knowledge_base_id).send(
@@ -495,19 +487,18 @@ def _stale(cutoff: datetime) -> Q:
     )
 
 
-def sweep_stale(now: datetime | None = None) -> list[int]:
+def sweep_stale(*, requeue: Callable[[int], object], now: datetime | None = None) -> list[int]:
     """Find documents whose worker died (in progress, heartbeat older than
     ``INGEST_STALE_SECONDS``; or queued and untouched that long, e.g. when the web process that
-    held them in its thread pool stopped) and queue them again,
-    or mark them failed after ``INGEST_MAX_ATTEMPTS``. Returns the ids queued again.
+    held them in its thread pool stopped) and queue them again (``requeue(document_id)``:
+    the tasks module passes the ingestion task, so this module never imports it), or mark them
+    failed after ``INGEST_MAX_ATTEMPTS``. Returns the ids queued again.
 
     A live attempt keeps its heartbeat fresh from a side thread, so it is never swept; the
     failure is conditional on the document still being stale and on the attempt the sweeper
     saw, so a heartbeat that lands meanwhile wins. Queuing again never runs a second reading of
     one document: the queued task claims it only if its heartbeat is still stale.
     """
-    from documents.tasks import document_ingest_task
-
     now = now or timezone.now()
     cutoff = now - _stale_before()
     requeued: list[int] = []
@@ -523,6 +514,6 @@ def sweep_stale(now: datetime | None = None) -> list[int]:
             )
             continue
         logger.warning("document %s was left in %s: queued again", document.pk, document.status)
-        enqueue(document_ingest_task, document.pk)
+        requeue(document.pk)
         requeued.append(document.pk)
     return requeued

@@ -167,7 +167,7 @@ class Document(models.Model):
     ingest_run = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # float32 document vector: the knowledge base's ``aggregation`` of its chunks' vectors
-    # (embeddings.document_vectors), set when ingestion finishes.
+    # (documents.retrieval.document_vectors), set when ingestion finishes.
     vector = models.BinaryField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -208,3 +208,56 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+
+# --- retrieval: the embedding cache and the vector API's chunk metadata ---------------------
+# Moved from the embeddings app with state-only migrations: they keep their tables.
+
+
+class CachedEmbedding(models.Model):
+    """A vector stored once per (model, sha256 of the exact text)."""
+
+    model = models.CharField(max_length=200)
+    text_sha256 = models.CharField(max_length=64)
+    dimension = models.PositiveIntegerField()
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "embeddings_cachedembedding"
+        constraints = (
+            models.UniqueConstraint(fields=("model", "text_sha256"), name="embedding_cache_key"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.model}:{self.text_sha256[:12]}"
+
+
+class CacheCounter(models.Model):
+    """How often the cache of one model answered (hits) or the model had to encode (misses),
+    summed over every process."""
+
+    model = models.CharField(max_length=200, unique=True)
+    hits = models.PositiveBigIntegerField(default=0)
+    misses = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        db_table = "embeddings_cachecounter"
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.hits} hits, {self.misses} misses"
+
+
+class ChunkMetadata(models.Model):
+    """Free-form metadata given with texts added through the vector API."""
+
+    chunk = models.OneToOneField(
+        Chunk, on_delete=models.CASCADE, primary_key=True, related_name="metadata"
+    )
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "embeddings_chunkmetadata"
+
+    def __str__(self) -> str:
+        return f"metadata of chunk {self.chunk_id}"

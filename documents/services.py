@@ -29,7 +29,13 @@ from documents.models import (
     ShareRole,
 )
 from documents.reasons import translate_reason
+
+# document_delete lives in documents.removal (ingestion deletes replaced versions with it).
+from documents.removal import document_delete as document_delete
+from documents.removal import stored_file_delete
+from documents.retrieval import check_encoder, knowledge_base_index_delete
 from documents.signals import sharing_changed
+from documents.tasks import document_ingest_task
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -75,9 +81,7 @@ def _validate_options(options: dict[str, Any]) -> None:
     if "name" in options and not str(options["name"]).strip():
         raise InvalidInput(_("The name cannot be empty."))
     if "encoder" in options:
-        from embeddings.services import check_encoder
-
-        check_encoder(str(options["encoder"]))
+        check_encoder(choice=str(options["encoder"]))
 
 
 def _check_overlap(kb: KnowledgeBase) -> None:
@@ -136,15 +140,13 @@ def knowledge_base_update(kb: KnowledgeBase, **changes: Any) -> bool:
 
 def knowledge_base_delete(kb: KnowledgeBase) -> None:
     """Delete ``kb`` with its documents, stored files, chunks and index files."""
-    from embeddings.services import knowledge_base_index_delete
-
     files = list(kb.documents.values_list("file", flat=True))
     kb_id = kb.pk
     kb.delete()
     _announce_access_change_on_commit(kb_id)
-    knowledge_base_index_delete(kb_id)
+    knowledge_base_index_delete(kb_id=kb_id)
     for name in set(files):
-        _delete_stored_file(name)
+        stored_file_delete(name=name)
 
 
 def knowledge_base_reindex(kb: KnowledgeBase) -> int:
@@ -394,8 +396,6 @@ def _create_document(
     replaces: Document | None,
     queue: bool,
 ) -> Document:
-    from documents.tasks import document_ingest_task
-
     with transaction.atomic():
         if replaces is not None and replaces.knowledge_base_id != knowledge_base.pk:
             raise InvalidInput(_("A new version must go into the same knowledge base."))
@@ -432,8 +432,6 @@ def _announce(document: Document) -> None:
 def document_reindex(document: Document) -> Document:
     """Chunk and index ``document`` again (after a settings change) without a gap in search:
     a new version row over the same stored file is built, then swapped in."""
-    from documents.tasks import document_ingest_task
-
     if not document.is_current:
         raise Conflict(_("Only the current version of a document can be reindexed."))
     if document.status != DocumentStatus.INDEXED:
@@ -464,8 +462,6 @@ def document_reindex(document: Document) -> Document:
 def document_retry(document: Document) -> Document:
     """Queue a failed (or stuck) document for ingestion again. An attempt still at work on
     it (a stuck one) loses the document: its writes are dropped from now on."""
-    from documents.tasks import document_ingest_task
-
     with transaction.atomic():
         Document.objects.filter(pk=document.pk).update(
             status=DocumentStatus.QUEUED,
@@ -479,26 +475,3 @@ def document_retry(document: Document) -> Document:
         enqueue_on_commit(document_ingest_task, document.pk)
     document.refresh_from_db()
     return document
-
-
-def document_delete(document: Document) -> None:
-    """Delete ``document``: its chunks leave the index first, then the rows, then the stored
-    file (unless another version row still points at it). Search never returns it again."""
-    from embeddings.services import remove_document
-
-    remove_document(document.knowledge_base, document.pk)
-    name = document.file.name
-    document.delete()
-    if name and not Document.objects.filter(file=name).exists():
-        _delete_stored_file(name)
-
-
-def _delete_stored_file(name: str) -> None:
-    from django.core.files.storage import default_storage
-
-    if not name:  # texts added through the vector API have no stored file
-        return
-    try:
-        default_storage.delete(name)
-    except OSError:
-        logger.warning("could not delete stored file %s", name)

@@ -7,6 +7,7 @@ from typing import Any
 from celery import Task, shared_task
 from django.utils import translation
 
+from core.background import enqueue
 from documents import ingestion
 
 
@@ -29,8 +30,12 @@ def document_ingest(self: Task[Any, Any], document_id: int) -> str:
 
 @shared_task(name="documents.sweep_stale")
 def sweep_stale() -> list[int]:
-    """Queue again the documents whose worker died mid-way."""
-    return ingestion.sweep_stale()
+    """Queue again the documents whose worker died mid-way (the app's periodic job)."""
+    return ingestion.sweep_stale(requeue=_requeue)
+
+
+def _requeue(document_id: int) -> None:
+    enqueue(document_ingest, document_id)
 
 
 document_ingest_task = document_ingest

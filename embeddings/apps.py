@@ -1,3 +1,6 @@
+"""The search engine is plain Python; the app stays installed only to keep its migration
+history (its models moved to documents, see documents/migrations/0006_retrieval_models.py)."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig

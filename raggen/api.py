@@ -26,12 +26,12 @@ from core.errors import (
 )
 from core.ratelimit import RateLimited
 from documents.api import router as documents_router
-from embeddings.api import router as embeddings_router
-from embeddings.services import (
+from documents.retrieval import (
     EmbeddingProviderError,
     EmbeddingProviderUnavailable,
     EncoderNotConfigured,
 )
+from documents.retrieval.api import router as vectors_router
 from usage.errors import QuotaExceeded
 
 #: The status code each application error answers with. An error not listed answers with the
@@ -115,6 +115,6 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 def register_routers() -> None:
     """Adds each app's router. Called once from ``raggen.urls``."""
     api.add_router("/", documents_router)
-    api.add_router("/", embeddings_router)
+    api.add_router("/", vectors_router)
     api.add_router("/", "chat.api.router")
     api.add_router("/", "accounts.api.router")

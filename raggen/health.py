@@ -16,6 +16,8 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from embeddings.model_files import resolve_model_path
+
 logger = logging.getLogger(__name__)
 
 
@@ -43,8 +45,6 @@ def _check_redis() -> None:
 
 
 def _check_embedding_model() -> None:
-    from embeddings.model_files import resolve_model_path
-
     resolve_model_path(settings.EMBEDDING_MODEL)
 
 

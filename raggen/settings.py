@@ -332,6 +332,9 @@ APPROXIMATE_INDEX_THRESHOLD = env_int("APPROXIMATE_INDEX_THRESHOLD", 200_000, mi
 # query is memory-bound, and on a busy machine OpenMP threads wait for each other (see
 # docs/BENCHMARKS.md, "Chat"). Index builds keep every core.
 SEARCH_THREADS = env_int("SEARCH_THREADS", 1, minimum=0)
+# Where knowledge bases are indexed and searched (documents.retrieval.backend): "local" keeps
+# FAISS and BM25 files per knowledge base under INDEX_DIR.
+SEARCH_BACKEND = env_choice("SEARCH_BACKEND", ("local",), "local")
 
 # --- Security (see README: "Production") ---------------------------------------------------------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)

@@ -12,24 +12,14 @@ from django.shortcuts import render
 from chat import selectors as chat_selectors
 from core.errors import NotFound
 from documents import selectors as doc_selectors
-from documents.models import Aggregation, Encoder, ShareRole, SplitRule
+from documents.models import Aggregation, ShareRole, SplitRule
+from documents.retrieval import encoder_choices
 from providers.registry import default_provider_name, provider_statuses
 from web.js_urls import js_urls
 from web.strings import js_strings
 
 _SIDEBAR_SIZE = 100
 _CHUNKS_PER_PAGE = 50
-
-
-def _encoder_choices() -> list[dict[str, Any]]:
-    """The encoders a knowledge base can use, each with whether its provider is configured."""
-    configured = {s.name: s.configured for s in provider_statuses()}
-    provider = {"gigachat": "gigachat", "yandex": "yandexgpt"}
-    ready = {value: configured.get(provider.get(value, ""), True) for value in Encoder.values}
-    return [
-        {"value": value, "label": label, "configured": ready[value]}
-        for value, label in Encoder.choices
-    ]
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
@@ -95,7 +85,7 @@ def knowledge_base_list(request: HttpRequest) -> HttpResponse:
             "knowledge_bases": doc_selectors.knowledge_base_list_for_user(request.user),
             "split_rules": SplitRule.choices,
             "aggregations": Aggregation.choices,
-            "encoders": _encoder_choices(),
+            "encoders": encoder_choices(),
         },
     )
 
@@ -121,7 +111,7 @@ def knowledge_base_detail(request: HttpRequest, kb_id: int) -> HttpResponse:
             "documents": doc_selectors.document_list_for_kb(kb),
             "split_rules": SplitRule.choices,
             "aggregations": Aggregation.choices,
-            "encoders": _encoder_choices(),
+            "encoders": encoder_choices(),
         },
     )
 

@@ -77,7 +77,7 @@ def test_deleting_a_document_is_recorded(alice):
     document = make_document(make_kb(alice), "secret plan")
     document_id = document.pk
 
-    document_services.document_delete(document)
+    document_services.document_delete(document=document)
 
     event = _only(AuditAction.DOCUMENT_DELETED)
     assert event.target == f"secret plan (#{document_id})"
@@ -97,7 +97,7 @@ def test_deleting_a_document_through_the_api_records_who_and_from_where(alice_cl
 
 
 def test_a_deletion_outside_a_request_has_no_actor(alice):
-    document_services.document_delete(make_document(make_kb(alice), "nightly"))
+    document_services.document_delete(document=make_document(make_kb(alice), "nightly"))
 
     assert _only(AuditAction.DOCUMENT_DELETED).actor is None
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from chat.models import Conversation
+from documents import retrieval as embeddings
 from documents.models import Chunk, Document, DocumentStatus, FileType, KnowledgeBase
-from embeddings import services as embeddings
-from embeddings.tests.factories import make_document, make_kb
+from documents.retrieval.tests.factories import make_document, make_kb
 
 HANDBOOK = [
     "Invoices are paid within 30 days of receipt by bank transfer.",
@@ -35,7 +35,7 @@ def index_document(
         chunk.char_start, chunk.char_end = offset, offset + len(chunk.text)
         offset = chunk.char_end + 2
     Chunk.objects.bulk_update(chunks, ["char_start", "char_end"])
-    embeddings.index_chunks(kb, chunks)
+    embeddings.index_chunks(knowledge_base=kb, chunks=chunks)
     Document.objects.filter(pk=document.pk).update(status=DocumentStatus.INDEXED)
     return document, chunks
 

@@ -15,7 +15,7 @@ from pdfminer.layout import LTChar, LTTextContainer
 from chat.export import conversation_export_pdf
 from chat.models import Message, MessageStatus, Role
 from chat.tests.factories import make_conversation
-from embeddings.tests.factories import make_kb
+from documents.retrieval.tests.factories import make_kb
 
 API = "/api/v1"
 

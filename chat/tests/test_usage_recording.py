@@ -17,7 +17,7 @@ from chat.pipeline import AnswerRequest
 from chat.services import _answers as answers
 from chat.services._finish import _Outcome, message_finish
 from chat.tests.factories import index_document, make_conversation
-from embeddings.tests.factories import make_kb
+from documents.retrieval.tests.factories import make_kb
 from providers.fakes import GigaChatFake, Script, YandexFake
 from usage.models import UsageRecord
 

@@ -10,10 +10,11 @@ import pytest
 from django.contrib.admin import helpers
 from django.urls import reverse
 
+from documents import retrieval as search_services
 from documents import services
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
+from documents.retrieval import local
 from documents.tests.helpers import upload_bytes
-from embeddings import services as search_services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_encoder")]
 
@@ -77,7 +78,7 @@ def test_the_knowledge_base_page_shows_its_index_statistics(staff_client, kb, do
 
 
 def test_rebuild_index_action_rebuilds_the_missing_index_files(staff_client, kb, document):
-    folder = search_services.index_folder(kb.pk)
+    folder = local.index_folder(kb.pk)
     chunks = Chunk.objects.filter(knowledge_base=kb).count()
     shutil.rmtree(folder)
 
@@ -85,7 +86,7 @@ def test_rebuild_index_action_rebuilds_the_missing_index_files(staff_client, kb,
 
     assert response.status_code == 200
     assert folder.is_dir() and any(folder.iterdir()), "the index files were written again"
-    assert search_services.index_stats(kb).count == chunks
+    assert search_services.index_stats(knowledge_base=kb).count == chunks
     hits = search_services.search(knowledge_bases=[kb], query="invoices paid", top_k=1).hits
     assert hits and hits[0].text.startswith("Invoices are paid")
 

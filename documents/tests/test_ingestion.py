@@ -10,10 +10,10 @@ import pytest
 from django.utils import timezone
 
 from core.errors import InvalidInput, PayloadTooLarge
-from documents import ingestion, services
+from documents import ingestion, services, tasks
+from documents import retrieval as search_services
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from documents.tests.helpers import DOCS, upload_bytes, upload_path
-from embeddings import services as search_services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_encoder")]
 
@@ -129,7 +129,7 @@ def test_delete_removes_file_chunks_and_search_entries(kb):
     document = upload_bytes(kb, "a.txt", b"The warranty lasts twelve months.")
     stored = document.file.path
     assert search_texts(kb, "warranty")
-    services.document_delete(document)
+    services.document_delete(document=document)
     assert search_texts(kb, "warranty") == []
     assert not Chunk.objects.exists()
     assert not Path(stored).exists()
@@ -187,7 +187,7 @@ def test_an_abandoned_document_is_swept_and_indexed_without_duplicates(kb, setti
         attempts=1,
     )
     Chunk.objects.filter(document=document, ordinal__gt=0).delete()
-    assert ingestion.sweep_stale() == [document.pk]
+    assert tasks.sweep_stale() == [document.pk]
     document.refresh_from_db()
     assert document.status == DocumentStatus.INDEXED
     assert list(Chunk.objects.filter(document=document).values_list("ordinal", "text")) == good
@@ -200,7 +200,7 @@ def test_a_document_interrupted_too_often_ends_failed_with_a_reason(kb, settings
         heartbeat_at=timezone.now() - timedelta(hours=1),
         attempts=settings.INGEST_MAX_ATTEMPTS,
     )
-    assert ingestion.sweep_stale() == []
+    assert tasks.sweep_stale() == []
     document.refresh_from_db()
     assert document.status == DocumentStatus.FAILED
     assert "interrupted repeatedly" in document.failure_reason
@@ -213,7 +213,7 @@ def test_a_fresh_in_progress_document_is_left_to_its_worker(kb):
         status=DocumentStatus.EMBEDDING, heartbeat_at=timezone.now()
     )
     assert ingestion.document_ingest(document.pk) == "skipped"
-    assert ingestion.sweep_stale() == []
+    assert tasks.sweep_stale() == []
 
 
 def test_an_unexpected_error_marks_the_document_failed_and_does_not_escape(kb, monkeypatch):

@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone, translation
 
 from conftest import free_port, stop_process, subprocess_env, wait_for_port
-from documents import extraction, ingestion, services
+from documents import extraction, ingestion, services, tasks
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from documents.reasons import translate_reason
 from documents.tests import hostile
@@ -261,7 +261,7 @@ def test_while_one_document_is_stuck_another_users_text_is_indexed(
         # take the pool's other thread).
         deadline = time.monotonic() + 3 * settings.INGEST_STALE_SECONDS
         while time.monotonic() < deadline:
-            assert ingestion.sweep_stale() == []
+            assert tasks.sweep_stale() == []
             time.sleep(0.3)
         text = upload_bytes(bob_kb, "notes.txt", b"Meeting notes: the budget grows next year.")
         _wait(lambda: _status(text) == DocumentStatus.INDEXED, 60, "the other user's text")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core import background
-from documents.ingestion import sweep_stale
+from documents.tasks import sweep_stale
 
 
 def test_the_documents_app_registers_the_ingestion_sweeper(settings):

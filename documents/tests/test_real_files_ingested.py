@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from core.errors import InvalidInput
+from documents import retrieval as search_services
 from documents import services
 from documents.models import Chunk, DocumentStatus
 from documents.tests.test_real_files import EXPECTED, REASONS, Failed
-from embeddings import services as search_services
 
 from .conftest import TESTDATA_DOCS
 

@@ -15,6 +15,7 @@ import pytest
 from conftest import start_celery_worker, subprocess_env
 from documents import services
 from documents.models import Chunk, Document, DocumentStatus
+from documents.retrieval import index_stats, search
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -97,8 +98,6 @@ def test_a_worker_killed_mid_document_leaves_it_retried_and_whole(
         assert document.status in (DocumentStatus.CHUNKING, DocumentStatus.EMBEDDING)
         partial = Chunk.objects.filter(document=document).count()
         # Half-written chunks exist, but search does not show them.
-        from embeddings.services import search
-
         assert search(knowledge_bases=[kb], query="supplier warranty", mode="keyword").hits == []
 
         second = start_celery_worker(env, tmp_path / "worker2.log")
@@ -117,8 +116,6 @@ def test_a_worker_killed_mid_document_leaves_it_retried_and_whole(
     ordinals = list(Chunk.objects.filter(document=document).values_list("ordinal", flat=True))
     assert ordinals == list(range(len(ordinals)))
     assert len(ordinals) == document.chunk_count > partial
-    from embeddings.services import index_stats, search
-
-    assert index_stats(kb).count == document.chunk_count
+    assert index_stats(knowledge_base=kb).count == document.chunk_count
     hits = search(knowledge_bases=[kb], query="Paragraph 799", mode="keyword", top_k=3).hits
     assert hits and hits[0].document_id == document.pk

@@ -169,7 +169,7 @@ def test_dense_ties_come_back_by_chunk_id_and_distinct_scores_best_first(tmp_pat
 
 
 def test_the_package_exports_every_name_its_callers_use():
-    # embeddings.services, the commands, bench/ and the tests import these from the package.
+    # documents.retrieval, the commands, bench/ and the tests import these from the package.
     used = {
         "KnowledgeBaseIndex",
         "Snapshot",

@@ -14,7 +14,7 @@ from core.errors import (
     PermissionDenied,
 )
 from core.ratelimit import RateLimited
-from embeddings.services import (
+from documents.retrieval import (
     EmbeddingProviderError,
     EmbeddingProviderUnavailable,
     EncoderNotConfigured,

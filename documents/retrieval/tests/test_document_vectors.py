@@ -8,12 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from documents import retrieval as services
 from documents import services as document_services
 from documents.models import Chunk, Document, DocumentStatus
+from documents.retrieval import document_vectors
+from documents.retrieval.tests.factories import make_document, make_kb
 from documents.tests.helpers import DOCS, upload_bytes, upload_path
-from embeddings import document_vectors, services
 from embeddings.aggregation import METHODS, RunningAggregate, aggregate
-from embeddings.tests.factories import make_document, make_kb
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +77,7 @@ def test_the_vector_is_computed_in_bounded_batches(kb, monkeypatch):
     document, chunks = make_document(kb, texts)
     for i, c in enumerate(chunks):
         Chunk.objects.filter(pk=c.pk).update(token_count=10 + 7 * i)
-    services.index_chunks(kb, chunks)
+    services.index_chunks(knowledge_base=kb, chunks=chunks)
     seen: list[int] = []
     original = RunningAggregate.add
 
@@ -104,7 +105,7 @@ def test_api_serves_the_document_vector_and_similar_documents(alice_client, kb):
     contracts, c1 = make_document(kb, ["supply contract terms", "contract payment terms"])
     also, c2 = make_document(kb, ["contract terms of the supply", "payment of the contract"])
     weather, c3 = make_document(kb, ["weather forecast for Moscow", "rain and snow tomorrow"])
-    services.index_chunks(kb, [*c1, *c2, *c3])
+    services.index_chunks(knowledge_base=kb, chunks=[*c1, *c2, *c3])
     # Indexed through the vector API's own path (no ingestion run): computed on first request.
     assert Document.objects.get(pk=contracts.pk).vector is None
 
@@ -131,7 +132,7 @@ def test_api_serves_the_document_vector_and_similar_documents(alice_client, kb):
 def test_api_refuses_foreign_unknown_and_unindexed_documents(alice_client, bob, kb):
     foreign_kb = make_kb(bob)
     foreign, chunks = make_document(foreign_kb, ["secret text"])
-    services.index_chunks(foreign_kb, chunks)
+    services.index_chunks(knowledge_base=foreign_kb, chunks=chunks)
     assert (
         _get(alice_client, f"/vectors/{foreign_kb.pk}/documents/{foreign.pk}/vector").status_code
         == 404
@@ -150,14 +151,14 @@ def test_api_refuses_foreign_unknown_and_unindexed_documents(alice_client, bob, 
 def test_reembedding_with_another_model_clears_document_vectors_until_asked(alice_client, kb):
     first, c1 = make_document(kb, ["supply contract terms"])
     second, c2 = make_document(kb, ["contract terms of supply"])
-    services.index_chunks(kb, [*c1, *c2])
+    services.index_chunks(knowledge_base=kb, chunks=[*c1, *c2])
     for document in (first, second):
         document_vectors.document_vector_compute(document=document)
     assert Document.objects.filter(vector__isnull=True).count() == 0
     # The knowledge base is recorded as built with another model: rebuilding re-embeds it.
     type(kb).objects.filter(pk=kb.pk).update(embedding_model="old-model")
     kb.refresh_from_db()
-    services.rebuild_index(kb)
+    services.rebuild_index(knowledge_base=kb)
     assert Document.objects.filter(knowledge_base=kb, vector__isnull=False).count() == 0
     response = _get(alice_client, f"/vectors/{kb.pk}/documents/{first.pk}/similar")
     assert [r["document_id"] for r in response.json()["results"]] == [second.pk]

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
-from embeddings import services
-from embeddings.models import CachedEmbedding
+from documents import retrieval as services
+from documents.models import CachedEmbedding, Chunk, Document, DocumentStatus, KnowledgeBase
 from providers.fakes import GigaChatFake, YandexFake
 from providers.gigachat.encoder import GigaChatEncoder
 
@@ -97,7 +96,7 @@ def test_a_gigachat_knowledge_base_is_indexed_in_1024_d_and_found_through_gigach
     assert (kb.embedding_model, kb.embedding_dimension) == ("gigachat/Embeddings", 1024)
     vectors = [np.frombuffer(bytes(c.vector or b""), dtype=np.float32) for c in kb.chunks.all()]
     assert [v.shape for v in vectors] == [(1024,)] * 3
-    assert services.index_stats(kb).dimension == 1024
+    assert services.index_stats(knowledge_base=kb).dimension == 1024
     calls = [r.json() for r in gigachat.requests_to(EMBEDDINGS)]
     assert sum(len(c["input"]) for c in calls) == 3
     assert {c["model"] for c in calls} == {"Embeddings"}
@@ -141,7 +140,7 @@ def test_a_yandex_knowledge_base_embeds_chunks_with_the_doc_model_and_questions_
         "modelUri": f"emb://{folder}/text-search-query/latest",
         "text": VACATION_QUESTION,
     }
-    assert len(hits[0]["text"]) and services.index_stats(kb).dimension == 256
+    assert len(hits[0]["text"]) and services.index_stats(knowledge_base=kb).dimension == 256
 
 
 def test_switching_a_knowledge_base_from_local_to_gigachat_reindexes_it_in_the_new_dimension(
@@ -168,7 +167,7 @@ def test_switching_a_knowledge_base_from_local_to_gigachat_reindexes_it_in_the_n
         "gigachat/Embeddings",
         1024,
     )
-    stats = services.index_stats(kb)
+    stats = services.index_stats(knowledge_base=kb)
     assert (stats.model, stats.dimension, stats.count) == ("gigachat/Embeddings", 1024, 3)
     assert {len(bytes(c.vector or b"")) for c in Chunk.objects.filter(knowledge_base_id=kb_id)} == {
         4096
@@ -192,7 +191,7 @@ def test_switching_back_to_local_reindexes_again(alice_client: Any, gigachat: Gi
     assert response.json()["reindexing"] is True
     kb = KnowledgeBase.objects.get(pk=kb_id)
     assert (kb.embedding_model, kb.embedding_dimension) == ("fake-hashing-384", 384)
-    assert services.index_stats(kb).dimension == 384
+    assert services.index_stats(knowledge_base=kb).dimension == 384
     assert "двадцать восемь" in _search(alice_client, kb_id, VACATION_QUESTION)["hits"][0]["text"]
 
 

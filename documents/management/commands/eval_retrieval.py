@@ -13,13 +13,14 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
+from documents import retrieval
 from documents.models import Chunk, Document, DocumentStatus, FileType, KnowledgeBase
-from embeddings import evaluation, services
-from embeddings.cache import process_counters, text_sha256
+from documents.retrieval.cache import process_counters, text_sha256
+from embeddings import evaluation
 from embeddings.encoder import FakeEncoder
 
 _BULK = 1000
-_MODE_OF: dict[str, services.Mode] = {
+_MODE_OF: dict[str, retrieval.Mode] = {
     "dense": "dense",
     "keyword": "keyword",
     "hybrid": "hybrid",
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--mode",
-            choices=[*services.MODES, "hybrid-rrf", "all"],
+            choices=[*retrieval.MODES, "hybrid-rrf", "all"],
             default="all",
             help="all = dense, keyword, hybrid (convex fusion) and hybrid-rrf",
         )
@@ -52,9 +53,9 @@ class Command(BaseCommand):
         folder: Path = options["path"]
         if not (folder / "corpus.jsonl").is_file():
             raise CommandError(f"{folder} has no corpus.jsonl")
-        modes = [*services.MODES, "hybrid-rrf"] if options["mode"] == "all" else [options["mode"]]
+        modes = [*retrieval.MODES, "hybrid-rrf"] if options["mode"] == "all" else [options["mode"]]
         if options["fake_encoder"]:
-            with services.use_encoder(FakeEncoder()):
+            with retrieval.use_encoder(FakeEncoder()):
                 result = self._evaluate(folder, modes, options)
         else:
             result = self._evaluate(folder, modes, options)
@@ -72,12 +73,12 @@ class Command(BaseCommand):
             chunks = (
                 Chunk.objects.filter(knowledge_base=kb).order_by("pk").iterator(chunk_size=2000)
             )
-            services.index_chunks(kb, chunks)
+            retrieval.index_chunks(knowledge_base=kb, chunks=chunks)
             indexed = time.perf_counter()
             result: dict[str, Any] = {
                 "dataset": folder.name,
                 "split": options["split"],
-                "model": services.get_encoder().name,
+                "model": retrieval.get_encoder().name,
                 "corpus": len(doc_ids),
                 "queries": len(qrels),
                 "index_seconds": round(indexed - loaded, 1),
@@ -104,7 +105,7 @@ class Command(BaseCommand):
             self._clean_up(kb, owner)
 
     def _clean_up(self, kb: KnowledgeBase, owner: Any) -> None:
-        services.knowledge_base_index_delete(kb.pk)
+        retrieval.knowledge_base_index_delete(kb_id=kb.pk)
         try:
             owner.delete()  # cascades to the knowledge base, its documents and chunks
         except DatabaseError as exc:
@@ -170,7 +171,7 @@ class Command(BaseCommand):
         for qid in qrels:
             if qid not in queries:
                 continue
-            result = services.search(
+            result = retrieval.search(
                 knowledge_bases=[kb],
                 query=queries[qid],
                 mode=mode,

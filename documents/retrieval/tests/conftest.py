@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from documents.retrieval.tests.factories import make_kb
 from embeddings.encoder import FakeEncoder
-from embeddings.tests.factories import make_kb
 
 
 @pytest.fixture(autouse=True)

@@ -6,19 +6,21 @@ import numpy as np
 import pytest
 
 from core.errors import InvalidInput
+from documents import retrieval as services
 from documents.models import Chunk, FileType
-from embeddings import services, store
+from documents.retrieval import local
+from documents.retrieval.tests.factories import make_document, make_kb
+from embeddings import store
 from embeddings.aggregation import aggregate, aggregation_weights
 from embeddings.encoder import FakeEncoder, SentenceTransformerEncoder
 from embeddings.model_files import model_name, resolve_model_path
-from embeddings.tests.factories import make_document, make_kb
 
 pytestmark = pytest.mark.django_db
 
 
 def _index(kb: Any, texts: list[str], **kwargs: Any) -> tuple[Any, list[Any]]:
     document, chunks = make_document(kb, texts, **kwargs)
-    services.index_chunks(kb, chunks)
+    services.index_chunks(knowledge_base=kb, chunks=chunks)
     return document, chunks
 
 
@@ -108,38 +110,38 @@ def test_search_spans_several_knowledge_bases(alice, kb):
 def test_removed_document_is_no_longer_found(kb):
     gone, _ = _index(kb, ["apple pie"], title="gone")
     kept, _ = _index(kb, ["apple tart"], title="kept")
-    assert services.remove_document(kb, gone.pk) == 1
+    assert services.remove_document(knowledge_base=kb, document_id=gone.pk) == 1
     hits = services.search(knowledge_bases=[kb], query="apple").hits
     assert [h.document_id for h in hits] == [kept.pk]
 
 
 def test_indexing_the_same_chunks_twice_does_not_duplicate_them(kb):
     _, chunks = _index(kb, ["apple", "banana"])
-    services.index_chunks(kb, chunks)
-    assert services.index_stats(kb).count == 2
+    services.index_chunks(knowledge_base=kb, chunks=chunks)
+    assert services.index_stats(knowledge_base=kb).count == 2
 
 
 def test_same_text_in_two_knowledge_bases_is_encoded_once(alice, kb, fake_encoder):
     _index(kb, ["shared paragraph"])
     _index(make_kb(alice, name="Copy"), ["shared paragraph"])
     assert fake_encoder.texts_encoded == 1
-    assert services.index_stats(kb).cache_hits == 1
+    assert services.index_stats(knowledge_base=kb).cache_hits == 1
 
 
 def test_a_corrupt_index_file_is_rebuilt_from_the_database_on_the_next_search(kb):
     _, chunks = _index(kb, ["apple pie", "banana bread"])
-    folder = services.index_folder(kb.pk)
+    folder = local.index_folder(kb.pk)
     for path in folder.glob("*.faiss"):
         path.write_bytes(b"garbage")
     store.forget(folder)  # as a fresh process would
     hits = services.search(knowledge_bases=[kb], query="banana").hits
     assert hits[0].chunk_id == chunks[1].pk
-    assert services.index_stats(kb).count == 2
+    assert services.index_stats(knowledge_base=kb).count == 2
 
 
 def test_a_missing_index_folder_is_rebuilt_from_the_database(kb):
     _, chunks = _index(kb, ["apple pie", "banana bread"])
-    services.knowledge_base_index_delete(kb.pk)
+    services.knowledge_base_index_delete(kb_id=kb.pk)
     hits = services.search(knowledge_bases=[kb], query="apple", mode="dense").hits
     assert hits[0].chunk_id == chunks[0].pk
 
@@ -149,14 +151,15 @@ def test_another_model_is_refused_until_the_knowledge_base_is_rebuilt(kb):
     _, more = make_document(kb, ["banana"], title="more")
     with services.use_encoder(FakeEncoder(dimension=64)):
         with pytest.raises(services.ModelChanged):
-            services.index_chunks(kb, more)
+            services.index_chunks(knowledge_base=kb, chunks=more)
         result = services.search(knowledge_bases=[kb], query="apple")
         assert "rebuilt" in " ".join(result.notes)  # keyword side still answers
         assert result.hits
-        snapshot = services.rebuild_index(kb)
+        snapshot = local.rebuild_index(knowledge_base=kb)
         assert snapshot.manifest.dimension == 64
-        services.index_chunks(kb, more)
-        assert services.index_stats(kb).count == 2  # the rebuild already took "more" in
+        services.index_chunks(knowledge_base=kb, chunks=more)
+        # the rebuild already took "more" in
+        assert services.index_stats(knowledge_base=kb).count == 2
         assert len(bytes(Chunk.objects.get(pk=more[0].pk).vector or b"")) == 64 * 4
 
 
@@ -182,9 +185,9 @@ def test_empty_query_is_rejected(kb):
 
 def test_indexing_a_long_document_works_in_bounded_batches(kb, fake_encoder):
     _, chunks = make_document(kb, [f"paragraph {i} about topic{i % 7}" for i in range(50)])
-    assert services.index_chunks(kb, iter(chunks), batch_size=8) == 50
+    assert services.index_chunks(knowledge_base=kb, chunks=iter(chunks), batch_size=8) == 50
     assert fake_encoder.calls == 7  # one encode call per batch of 8
-    assert services.index_stats(kb).count == 50
+    assert services.index_stats(knowledge_base=kb).count == 50
 
 
 def test_mean_and_weighted_aggregation_give_unit_vectors_leaning_to_heavier_paragraphs():

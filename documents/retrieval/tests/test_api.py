@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from embeddings import services
-from embeddings.tests.factories import make_kb
+from documents import retrieval as services
+from documents.retrieval.tests.factories import make_kb
 
 pytestmark = pytest.mark.django_db
 

@@ -12,21 +12,23 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, subprocess_env
-from embeddings import services, store
-from embeddings.tests.factories import make_document
+from documents import retrieval as services
+from documents.retrieval import local
+from documents.retrieval.tests.factories import make_document
+from embeddings import store
 
 INDEXER = """
 import sys, django
 django.setup()
 from documents.models import Chunk, KnowledgeBase
-from embeddings import services
+from documents import retrieval as services
 from embeddings.encoder import FakeEncoder
 
 kb = KnowledgeBase.objects.get(pk=int(sys.argv[1]))
 with services.use_encoder(FakeEncoder()):
     for _ in range(int(sys.argv[4])):
         chunks = list(Chunk.objects.filter(document_id=int(sys.argv[2])).order_by("pk"))
-        services.index_chunks(kb, chunks, batch_size=int(sys.argv[3]))
+        services.index_chunks(knowledge_base=kb, chunks=chunks, batch_size=int(sys.argv[3]))
 print("done")
 """
 
@@ -44,9 +46,9 @@ def _start(script: Path, *args: object) -> subprocess.Popen[str]:
 
 def test_importing_the_web_application_loads_neither_torch_nor_faiss():
     code = (
-        "import sys, django; django.setup(); import raggen.urls, embeddings.services, "
-        "embeddings.api; print(sorted(m for m in ('torch', 'faiss', 'sentence_transformers') "
-        "if m in sys.modules))"
+        "import sys, django; django.setup(); import raggen.urls, documents.retrieval, "
+        "documents.retrieval.api; print(sorted(m for m in "
+        "('torch', 'faiss', 'sentence_transformers') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -78,10 +80,10 @@ def test_two_processes_indexing_into_one_knowledge_base_at_once_lose_and_duplica
     for proc in procs:
         _out, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err
-    store.forget(services.index_folder(kb.pk))
-    stats = services.index_stats(kb)
+    store.forget(local.index_folder(kb.pk))
+    stats = services.index_stats(knowledge_base=kb)
     assert stats.count == 120 and stats.database_count == 120
-    snap = store.open_index(services.index_folder(kb.pk)).snapshot()
+    snap = store.open_index(local.index_folder(kb.pk)).snapshot()
     live_ids = np.concatenate(
         [s.segment.ids[~np.isin(s.segment.ids, s.deleted)] for s in snap.segments]
     )

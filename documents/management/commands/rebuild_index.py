@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from documents import retrieval
 from documents.models import KnowledgeBase
-from embeddings import services
 
 
 class Command(BaseCommand):
@@ -38,14 +38,14 @@ class Command(BaseCommand):
                 )
         for kb in kbs:
             if options["stale"]:
-                reason = services.index_stale_reason(kb)
+                reason = retrieval.index_stale_reason(knowledge_base=kb)
                 if reason is None:
                     continue
                 self.stdout.write(f"knowledge base {kb.pk} ({kb.name}): {reason}")
             started = time.perf_counter()
-            snapshot = services.rebuild_index(kb)
+            rebuilt = retrieval.rebuild_index(knowledge_base=kb)
             self.stdout.write(
-                f"knowledge base {kb.pk} ({kb.name}): {snapshot.count} chunks, "
-                f"{snapshot.manifest.model} {snapshot.manifest.dimension}-d, version "
-                f"{snapshot.version}, {time.perf_counter() - started:.1f} s"
+                f"knowledge base {kb.pk} ({kb.name}): {rebuilt.count} chunks, "
+                f"{rebuilt.model} {rebuilt.dimension}-d, version "
+                f"{rebuilt.version}, {time.perf_counter() - started:.1f} s"
             )

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from django.db.models import F
 
+from documents.models import CacheCounter, CachedEmbedding
 from embeddings.encoder import Encoder, Vectors
-from embeddings.models import CacheCounter, CachedEmbedding
 
 _LOOKUP_BATCH = 500
 _BATCHES_PER_CALL = 8
@@ -39,7 +39,7 @@ def process_counters() -> Counters:
         return Counters(_process_counters.hits, _process_counters.misses)
 
 
-def encode_cached(encoder: Encoder, texts: Sequence[str], *, batch_size: int = 64) -> Vectors:
+def encode_cached(*, encoder: Encoder, texts: Sequence[str], batch_size: int = 64) -> Vectors:
     """Vectors of ``texts`` (row i for texts[i]) from the cache where present; the rest are
     encoded in batches of ``batch_size`` and stored. A text repeated within the call is encoded
     once. Cached vectors of another dimension under the same model name count as misses. At most
@@ -120,7 +120,7 @@ def _count(model: str, *, hits: int, misses: int) -> None:
                 )
 
 
-def cache_counts(model: str) -> tuple[int, int, int]:
+def cache_counts(*, model: str) -> tuple[int, int, int]:
     """(hits, misses, stored vectors) of ``model`` over every process."""
     counter = CacheCounter.objects.filter(model=model).first()
     entries = CachedEmbedding.objects.filter(model=model).count()

@@ -12,10 +12,10 @@ from ninja import Query, Router, Status
 from core.errors import NotFound
 from core.ratelimit import rate_limit_request
 from core.schemas import errors
+from documents import retrieval
 from documents.models import Document
-from documents.selectors import knowledge_base_get_for_user
-from embeddings import document_vectors, services
-from embeddings.schemas import (
+from documents.retrieval import document_vectors
+from documents.retrieval.schemas import (
     DocumentVectorOut,
     EmbedIn,
     EmbedOut,
@@ -31,7 +31,9 @@ from embeddings.schemas import (
     VectorsDeleteIn,
     VectorsDeleteOut,
 )
+from documents.selectors import knowledge_base_get_for_user
 
+# Operation ids keep the names they had when this API lived in embeddings/api.py.
 router = Router(tags=["vectors"])
 # 413: too many or too long texts; 409: a document that is not indexed yet.
 _ERRORS = errors(400, 403, 404, 409, 413)
@@ -39,21 +41,29 @@ _ERRORS = errors(400, 403, 404, 409, 413)
 _RATED_ERRORS = errors(400, 403, 404, 409, 413, 429)
 
 
-@router.post("/vectors/embed", response={200: EmbedOut, **_RATED_ERRORS}, summary="Embed texts")
+@router.post(
+    "/vectors/embed",
+    response={200: EmbedOut, **_RATED_ERRORS},
+    summary="Embed texts",
+    operation_id="embeddings_api_embed_texts",
+)
 def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
     rate_limit_request("embed", request)
-    vectors = services.embed_texts(texts=payload.texts)
-    encoder = services.get_encoder()
+    vectors = retrieval.embed_texts(texts=payload.texts)
+    encoder = retrieval.get_encoder()
     return EmbedOut(model=encoder.name, dimension=encoder.dimension, vectors=vectors.tolist())
 
 
 @router.post(
-    "/vectors/search", response={200: SearchOut, **_RATED_ERRORS}, summary="Search knowledge bases"
+    "/vectors/search",
+    response={200: SearchOut, **_RATED_ERRORS},
+    summary="Search knowledge bases",
+    operation_id="embeddings_api_search_vectors",
 )
 def search_vectors(request: HttpRequest, payload: SearchIn) -> SearchOut:
     rate_limit_request("search", request)
     kbs = [knowledge_base_get_for_user(kb_id, request.user) for kb_id in payload.knowledge_base_ids]
-    result = services.search(
+    result = retrieval.search(
         knowledge_bases=kbs,
         query=payload.query,
         mode=payload.mode,
@@ -75,7 +85,7 @@ def search_vectors(request: HttpRequest, payload: SearchIn) -> SearchOut:
     )
 
 
-def _hit_out(hit: services.SearchHit) -> HitOut:
+def _hit_out(hit: retrieval.SearchHit) -> HitOut:
     fields = asdict(hit)
     scores = ScoresOut(
         dense=fields.pop("dense_score"),
@@ -85,10 +95,15 @@ def _hit_out(hit: services.SearchHit) -> HitOut:
     return HitOut(position=fields.pop("ordinal"), scores=scores, **fields)
 
 
-@router.post("/vectors/{kb_id}/texts", response={201: TextsAddOut, **_ERRORS}, summary="Add texts")
+@router.post(
+    "/vectors/{kb_id}/texts",
+    response={201: TextsAddOut, **_ERRORS},
+    summary="Add texts",
+    operation_id="embeddings_api_add_texts",
+)
 def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[TextsAddOut]:
     kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
-    added = services.add_texts(
+    added = retrieval.add_texts(
         knowledge_base=kb,
         texts=payload.texts,
         metadata=payload.metadata,
@@ -99,20 +114,26 @@ def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[T
 
 
 @router.post(
-    "/vectors/{kb_id}/delete", response={200: VectorsDeleteOut, **_ERRORS}, summary="Delete vectors"
+    "/vectors/{kb_id}/delete",
+    response={200: VectorsDeleteOut, **_ERRORS},
+    summary="Delete vectors",
+    operation_id="embeddings_api_delete_vectors",
 )
 def delete_vectors(request: HttpRequest, kb_id: int, payload: VectorsDeleteIn) -> VectorsDeleteOut:
     kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
-    deleted = services.delete_vectors(knowledge_base=kb, chunk_ids=payload.chunk_ids)
+    deleted = retrieval.delete_vectors(knowledge_base=kb, chunk_ids=payload.chunk_ids)
     return VectorsDeleteOut(deleted=deleted)
 
 
 @router.get(
-    "/vectors/{kb_id}/stats", response={200: IndexStatsOut, **_ERRORS}, summary="Index statistics"
+    "/vectors/{kb_id}/stats",
+    response={200: IndexStatsOut, **_ERRORS},
+    summary="Index statistics",
+    operation_id="embeddings_api_index_stats",
 )
 def index_stats(request: HttpRequest, kb_id: int) -> IndexStatsOut:
     kb = knowledge_base_get_for_user(kb_id, request.user)
-    return IndexStatsOut(**asdict(services.index_stats(kb)))
+    return IndexStatsOut(**asdict(retrieval.index_stats(knowledge_base=kb)))
 
 
 def _document(request: HttpRequest, kb_id: int, document_id: int) -> Document:
@@ -128,6 +149,7 @@ def _document(request: HttpRequest, kb_id: int, document_id: int) -> Document:
     response={200: DocumentVectorOut, **_ERRORS},
     summary="Document vector",
     description="The document's chunk vectors aggregated by the knowledge base's `aggregation`.",
+    operation_id="embeddings_api_document_vector",
 )
 def document_vector(request: HttpRequest, kb_id: int, document_id: int) -> DocumentVectorOut:
     found = document_vectors.document_vector_get(document=_document(request, kb_id, document_id))
@@ -145,6 +167,7 @@ def document_vector(request: HttpRequest, kb_id: int, document_id: int) -> Docum
     response={200: SimilarDocumentsOut, **_ERRORS},
     summary="Similar documents",
     description="Documents of the knowledge base whose document vectors are closest (cosine).",
+    operation_id="embeddings_api_similar_documents",
 )
 def similar_documents(
     request: HttpRequest,

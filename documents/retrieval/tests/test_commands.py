@@ -7,36 +7,37 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from embeddings import services
-from embeddings.tests.factories import make_document
+from documents import retrieval as services
+from documents.retrieval import local
+from documents.retrieval.tests.factories import make_document
 
 pytestmark = pytest.mark.django_db
 
 
 def test_rebuild_index_restores_a_deleted_index_folder(kb):
     _, chunks = make_document(kb, ["apple pie", "banana bread"])
-    services.index_chunks(kb, chunks)
-    services.knowledge_base_index_delete(kb.pk)
+    services.index_chunks(knowledge_base=kb, chunks=chunks)
+    services.knowledge_base_index_delete(kb_id=kb.pk)
     out = io.StringIO()
     call_command("rebuild_index", "--kb", str(kb.pk), stdout=out)
     assert "2 chunks" in out.getvalue()
-    assert (services.index_folder(kb.pk) / "manifest.json").exists()
+    assert (local.index_folder(kb.pk) / "manifest.json").exists()
 
 
 def test_rebuild_index_stale_rebuilds_only_outdated_or_missing_indexes(alice, kb):
+    from documents.retrieval.tests.factories import make_kb
     from embeddings import keyword
-    from embeddings.tests.factories import make_kb
 
     current, outdated, missing = kb, make_kb(alice, name="old"), make_kb(alice, name="gone")
     for each in (current, outdated, missing):
         _, chunks = make_document(each, ["apple pie", "banana bread"])
-        services.index_chunks(each, chunks)
-    manifest_path = services.index_folder(outdated.pk) / "manifest.json"
+        services.index_chunks(knowledge_base=each, chunks=chunks)
+    manifest_path = local.index_folder(outdated.pk) / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["tokenizer"] = keyword.TOKENIZER_VERSION - 1
     manifest_path.write_text(json.dumps(manifest))
-    services.knowledge_base_index_delete(missing.pk)
-    current_manifest = (services.index_folder(current.pk) / "manifest.json").read_text()
+    services.knowledge_base_index_delete(kb_id=missing.pk)
+    current_manifest = (local.index_folder(current.pk) / "manifest.json").read_text()
 
     out = io.StringIO()
     call_command("rebuild_index", "--stale", stdout=out)
@@ -46,8 +47,8 @@ def test_rebuild_index_stale_rebuilds_only_outdated_or_missing_indexes(alice, kb
     assert f"knowledge base {missing.pk} (gone): missing" in lines
     assert f"knowledge base {current.pk} " not in lines
     assert json.loads(manifest_path.read_text())["tokenizer"] == keyword.TOKENIZER_VERSION
-    assert (services.index_folder(missing.pk) / "manifest.json").exists()
-    assert (services.index_folder(current.pk) / "manifest.json").read_text() == current_manifest
+    assert (local.index_folder(missing.pk) / "manifest.json").exists()
+    assert (local.index_folder(current.pk) / "manifest.json").read_text() == current_manifest
     again = io.StringIO()
     call_command("rebuild_index", "--stale", stdout=again)
     assert again.getvalue() == ""
