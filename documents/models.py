@@ -25,7 +25,8 @@ class Aggregation(models.TextChoices):
 class Encoder(models.TextChoices):
     """Which encoder embeds a knowledge base's chunks and queries."""
 
-    LOCAL = "local", _("Local sentence-transformers model (offline)")
+    MULTILINGUAL = "multilingual", _("multilingual-e5-small (bundled, multilingual)")
+    LOCAL = "local", _("all-MiniLM-L6-v2 (bundled, faster, English only)")
     GIGACHAT = "gigachat", _("GigaChat Embeddings (1024-d)")
     YANDEX = "yandex", _("Yandex text-search-doc / text-search-query (256-d)")
 
@@ -37,7 +38,7 @@ class KnowledgeBase(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="knowledge_bases"
     )
     encoder = models.CharField(
-        _("encoder"), max_length=20, choices=Encoder.choices, default=Encoder.LOCAL
+        _("encoder"), max_length=20, choices=Encoder.choices, default=Encoder.MULTILINGUAL
     )
     embedding_model = models.CharField(_("embedding model"), max_length=200, blank=True)
     embedding_dimension = models.PositiveIntegerField(_("embedding dimension"), default=0)

@@ -10,10 +10,11 @@ from ninja import Field, Schema
 from core.schemas import BodyIn
 from documents.reasons import translate_reason
 
-ENCODER_PATTERN = "^(local|gigachat|yandex)$"
+ENCODER_PATTERN = "^(multilingual|local|gigachat|yandex)$"
 ENCODER_HELP = (
-    "Which encoder embeds chunks and questions: local (the offline sentence-transformers "
-    "model), gigachat (GigaChat Embeddings, 1024-d) or yandex (text-search-doc / "
+    "Which encoder embeds chunks and questions: multilingual (the bundled multilingual-e5-small, "
+    "every language, the default), local (the offline sentence-transformers model, "
+    "all-MiniLM-L6-v2: faster, English only), gigachat (GigaChat Embeddings, 1024-d) or yandex (text-search-doc / "
     "text-search-query, 256-d). A provider must be configured; changing it reindexes."
 )
 
@@ -26,7 +27,7 @@ class KnowledgeBaseIn(BodyIn):
     overlap_tokens: int = Field(30, ge=0, le=1024)
     heading_context: bool = True
     aggregation: str = Field("mean", pattern="^(mean|weighted_length|weighted_position)$")
-    encoder: str = Field("local", pattern=ENCODER_PATTERN, description=ENCODER_HELP)
+    encoder: str = Field("multilingual", pattern=ENCODER_PATTERN, description=ENCODER_HELP)
     # None: the deployment's HYBRID_DENSE_WEIGHT / HYBRID_KEYWORD_WEIGHT.
     dense_weight: float | None = Field(None, ge=0, le=10)
     keyword_weight: float | None = Field(None, ge=0, le=10)

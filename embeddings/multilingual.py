@@ -76,11 +76,20 @@ class MultilingualE5Encoder:
     query_prefix = QUERY_PREFIX
     passage_prefix = PASSAGE_PREFIX
 
-    def __init__(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(self, *, batch_size: int = DEFAULT_BATCH_SIZE, queries: bool = False) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.batch_size = batch_size
         self.name = model_name()
+        self._queries = queries
+        # "query" for the view of :meth:`for_queries`: the same model name (the vectors share
+        # one space), another kind, so that a cache of query vectors keeps them apart.
+        self.kind = "query" if queries else ""
+
+    def for_queries(self) -> MultilingualE5Encoder:
+        """This model as the encoder of search queries: its ``encode`` is
+        :meth:`encode_queries` (the ``"query: "`` prefix)."""
+        return MultilingualE5Encoder(batch_size=self.batch_size, queries=True)
 
     @property
     def dimension(self) -> int:
@@ -91,8 +100,9 @@ class MultilingualE5Encoder:
         return _engine is not None
 
     def encode(self, texts: Sequence[str]) -> Vectors:
-        """Passages (what is indexed), with the ``"passage: "`` prefix."""
-        return self._encode(texts, is_query=False)
+        """Passages (what is indexed), with the ``"passage: "`` prefix; queries in the view of
+        :meth:`for_queries`."""
+        return self._encode(texts, is_query=self._queries)
 
     def encode_queries(self, texts: Sequence[str]) -> Vectors:
         """Search queries, with the ``"query: "`` prefix."""

@@ -13,7 +13,7 @@ from chat import selectors as chat_selectors
 from core.errors import NotFound
 from documents import selectors as doc_selectors
 from documents.models import Aggregation, ShareRole, SplitRule
-from documents.retrieval import encoder_choices
+from documents.retrieval import encoder_choices, encoder_state
 from providers.registry import default_provider_name, provider_statuses
 from web.js_urls import js_urls
 from web.strings import js_strings
@@ -112,6 +112,7 @@ def knowledge_base_detail(request: HttpRequest, kb_id: int) -> HttpResponse:
             "split_rules": SplitRule.choices,
             "aggregations": Aggregation.choices,
             "encoders": encoder_choices(),
+            "encoder": encoder_state(knowledge_base=kb),
         },
     )
 

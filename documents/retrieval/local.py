@@ -19,9 +19,8 @@ from django.conf import settings
 from numpy.typing import NDArray
 
 from documents.models import Chunk, Document, KnowledgeBase
-from documents.models import Encoder as EncoderChoice
 from documents.retrieval.cache import cache_counts, encode_cached, text_sha256
-from documents.retrieval.encoders import encoder_for, encoder_kind, get_encoder, provider_errors
+from documents.retrieval.encoders import ENCODERS, encoder_for, encoder_kind, provider_errors
 from documents.retrieval.errors import ModelChanged
 from documents.retrieval.hits import IndexStats
 from embeddings import store
@@ -322,7 +321,11 @@ def index_stats(*, knowledge_base: KnowledgeBase) -> IndexStats:
     model = (
         manifest.model
         or knowledge_base.embedding_model
-        or (get_encoder().name if knowledge_base.encoder == EncoderChoice.LOCAL else "")
+        or (
+            encoder_for(knowledge_base=knowledge_base).name
+            if not ENCODERS[knowledge_base.encoder].provider
+            else ""
+        )
     )
     hits, misses, entries = cache_counts(model=model)
     if (folder / store.MANIFEST).exists():

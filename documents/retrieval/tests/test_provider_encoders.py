@@ -146,7 +146,7 @@ def test_a_yandex_knowledge_base_embeds_chunks_with_the_doc_model_and_questions_
 def test_switching_a_knowledge_base_from_local_to_gigachat_reindexes_it_in_the_new_dimension(
     alice_client: Any, gigachat: GigaChatFake
 ) -> None:
-    kb_id = _create(alice_client).json()["id"]
+    kb_id = _create(alice_client, encoder="local").json()["id"]
     _upload(alice_client, kb_id)
     kb = KnowledgeBase.objects.get(pk=kb_id)
     assert (kb.encoder, kb.embedding_dimension) == ("local", 384)  # the test's fake local model
@@ -222,7 +222,7 @@ def test_an_unconfigured_provider_is_a_400_on_create_and_on_update(
     )
     assert updated.status_code == 400 and updated.json()["detail"] == detail
     kb = KnowledgeBase.objects.get(pk=kb_id)
-    assert (kb.encoder, kb.description) == ("local", "")
+    assert (kb.encoder, kb.description) == ("multilingual", "")  # the default, kept
 
 
 def test_an_unknown_encoder_is_a_422(alice_client: Any) -> None:

