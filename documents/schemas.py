@@ -14,8 +14,9 @@ ENCODER_PATTERN = "^(multilingual|local|gigachat|yandex)$"
 ENCODER_HELP = (
     "Which encoder embeds chunks and questions: multilingual (the bundled multilingual-e5-small, "
     "every language, the default), local (the offline sentence-transformers model, "
-    "all-MiniLM-L6-v2: faster, English only), gigachat (GigaChat Embeddings, 1024-d) or yandex (text-search-doc / "
-    "text-search-query, 256-d). A provider must be configured; changing it reindexes."
+    "all-MiniLM-L6-v2: faster, English only), gigachat (GigaChat Embeddings, 1024-d) or "
+    "yandex (text-search-doc / text-search-query, 256-d). A provider must be configured; "
+    "changing it re-embeds every chunk (the old index serves searches until then)."
 )
 
 

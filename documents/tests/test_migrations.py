@@ -109,3 +109,25 @@ def test_moving_the_retrieval_models_changes_no_table_and_loses_no_row():
     moved = new_apps.get_model("auth", "Permission").objects.get(pk=permission.pk)
     assert moved.content_type.app_label == "documents"
     assert new_apps.get_model("documents", "ChunkMetadata").objects.get().data == {"page": 2}
+
+
+def test_the_multilingual_default_leaves_every_existing_knowledge_base_on_its_encoder():
+    old_apps = _migrate([("documents", "0006_retrieval_models")])
+    user = old_apps.get_model("auth", "User").objects.create(username="before-e5")
+    old_kb = old_apps.get_model("documents", "KnowledgeBase")
+    kept = {
+        old_kb.objects.create(owner=user, name=name, **fields).pk: encoder
+        for name, fields, encoder in (
+            ("defaulted", {}, "local"),  # created with the old default
+            ("chosen", {"encoder": "local", "embedding_model": "all-MiniLM-L6-v2"}, "local"),
+            ("provider", {"encoder": "gigachat"}, "gigachat"),
+        )
+    }
+
+    executor = MigrationExecutor(connection)
+    new_apps = _migrate(executor.loader.graph.leaf_nodes())
+
+    new_kb = new_apps.get_model("documents", "KnowledgeBase")
+    assert dict(new_kb.objects.values_list("pk", "encoder")) == kept
+    assert new_kb.objects.get(name="chosen").embedding_model == "all-MiniLM-L6-v2"
+    assert new_kb.objects.create(owner_id=user.pk, name="new").encoder == "multilingual"
