@@ -40,6 +40,8 @@ class KnowledgeBase(models.Model):
     encoder = models.CharField(
         _("encoder"), max_length=20, choices=Encoder.choices, default=Encoder.MULTILINGUAL
     )
+    # Why the last switch of encoder failed (the knowledge base stayed on its old encoder).
+    encoder_error = models.CharField(_("encoder switch error"), max_length=500, blank=True)
     embedding_model = models.CharField(_("embedding model"), max_length=200, blank=True)
     embedding_dimension = models.PositiveIntegerField(_("embedding dimension"), default=0)
     split_rule = models.CharField(

@@ -124,6 +124,8 @@ def knowledge_base_update(kb: KnowledgeBase, **changes: Any) -> bool:
     changed = {k for k, v in changes.items() if getattr(kb, k) != v}
     for key in changed:
         setattr(kb, key, changes[key])
+    if "encoder" in changed:
+        kb.encoder_error = ""  # a new switch: the last one's failure no longer applies
     _check_overlap(kb)
     try:
         with transaction.atomic():

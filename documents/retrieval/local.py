@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.db import DatabaseError
 from numpy.typing import NDArray
 
 from documents.models import Chunk, Document, KnowledgeBase
 from documents.retrieval.cache import cache_counts, encode_cached, text_sha256
 from documents.retrieval.encoders import ENCODERS, encoder_for, encoder_kind, provider_errors
-from documents.retrieval.errors import ModelChanged
+from documents.retrieval.errors import EmbeddingProviderUnavailable, ModelChanged
 from documents.retrieval.hits import IndexStats
 from embeddings import store
 from embeddings.encoder import Encoder, Vectors
@@ -146,7 +147,31 @@ def _switch_encoder(knowledge_base: KnowledgeBase, encoder: Encoder) -> None:
                 encoder.name,
                 knowledge_base.embedding_model,
             )
-            rebuild_index(knowledge_base=knowledge_base)
+            try:
+                rebuild_index(knowledge_base=knowledge_base)
+            except Exception as exc:
+                if isinstance(exc, (EmbeddingProviderUnavailable, DatabaseError)):
+                    raise  # ingestion tries again; the switch stays requested
+                _keep_old_encoder(knowledge_base, exc)
+                raise
+
+
+def _keep_old_encoder(knowledge_base: KnowledgeBase, exc: Exception) -> None:
+    """A switch that cannot complete leaves the knowledge base on the encoder of its index
+    (which kept serving): the choice goes back, and the reason is the document's failure."""
+    old = encoder_kind(knowledge_base.embedding_model)
+    logger.warning(
+        "knowledge base %s: switch to %s failed (%s): staying on %s",
+        knowledge_base.pk,
+        knowledge_base.encoder,
+        getattr(exc, "message", exc),
+        old,
+    )
+    reason = str(getattr(exc, "message", "") or exc or type(exc).__name__)
+    error = reason[:500]
+    KnowledgeBase.objects.filter(pk=knowledge_base.pk).update(encoder=old, encoder_error=error)
+    knowledge_base.encoder = old
+    knowledge_base.encoder_error = error
 
 
 def _index_batches(
@@ -241,7 +266,7 @@ def rebuild_index(*, knowledge_base: KnowledgeBase, exclude: Sequence[int] = ())
     if reembed:
         # Only now: until the new index is complete, the old one (and its model) serves.
         KnowledgeBase.objects.filter(pk=knowledge_base.pk).update(
-            embedding_model=encoder.name, embedding_dimension=encoder.dimension
+            embedding_model=encoder.name, embedding_dimension=encoder.dimension, encoder_error=""
         )
         # Document vectors were the old model's: recomputed on demand (document_vectors).
         Document.objects.filter(knowledge_base=knowledge_base).update(vector=None)

@@ -225,3 +225,46 @@ def test_the_multilingual_query_side_is_a_view_of_the_same_model() -> None:
     assert (queries.name, queries.kind, encoder.kind) == (encoder.name, "query", "")
     assert stub.calls == [(["a", "b"], False), (["c"], False), (["a"], True)]
     assert passages.shape == (3, 384) and np.allclose(asked[0], passages[0])
+
+
+class BrokenEncoder(FakeEncoder):
+    name = f"{multilingual.MODEL}@broken"
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        raise RuntimeError("the engine could not be loaded")
+
+
+def test_a_switch_that_fails_leaves_the_old_encoder_serving_with_the_reason(
+    alice_client: Any,
+) -> None:
+    kb_id = _create(alice_client, encoder="local").json()["id"]
+    _upload(alice_client, kb_id)
+
+    with retrieval.use_encoder(BrokenEncoder(), choice="multilingual"):
+        alice_client.patch(
+            f"/api/v1/knowledge-bases/{kb_id}",
+            {"encoder": "multilingual"},
+            content_type="application/json",
+        )
+        kb = KnowledgeBase.objects.get(pk=kb_id)
+        result = _search(alice_client, kb_id)
+
+    assert (kb.encoder, kb.embedding_model) == ("local", "fake-hashing-384")
+    assert kb.encoder_error == "the engine could not be loaded"
+    assert "двадцать восемь" in result["hits"][0]["text"] and result["notes"] == []
+    page = alice_client.get(f"/kb/{kb_id}/").content.decode()
+    assert "Encoder: <strong>all-MiniLM-L6-v2" in page
+    assert "The switch of encoder failed" in page and "the engine could not be loaded" in page
+    # The document's failed re-embedding says so too; its indexed version stays current.
+    failed = Document.objects.get(knowledge_base_id=kb_id, status=DocumentStatus.FAILED)
+    assert failed.failure_reason and not failed.is_current
+
+    # A new attempt clears the old reason; this one succeeds.
+    with retrieval.use_encoder(FakeEncoder(), choice="multilingual"):
+        alice_client.patch(
+            f"/api/v1/knowledge-bases/{kb_id}",
+            {"encoder": "multilingual"},
+            content_type="application/json",
+        )
+    kb.refresh_from_db()
+    assert (kb.encoder, kb.encoder_error) == ("multilingual", "")
