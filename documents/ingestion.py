@@ -266,20 +266,28 @@ def _run(attempt: _Attempt) -> tuple[int, int | None]:
             ]
             ordinal += len(rows)
             pages_done = batch.pages_done
-            _store(attempt, rows)
+            _store(attempt, rows, progress)
             percent = 5 + int(90 * pages_done / page_count) if page_count else 5 + ordinal
             progress(DocumentStatus.EMBEDDING, min(percent, 95), pages_done)
     return ordinal, page_count or (pages_done if document.file_type == "pdf" else None)
 
 
-def _store(attempt: _Attempt, rows: list[Chunk]) -> None:
+def _store(attempt: _Attempt, rows: list[Chunk], progress: _Progress) -> None:
     """Write a batch of chunk rows, in one transaction with the check that the document is
     still the attempt's (so a superseded attempt adds no row after the new one cleared them),
     then embed and index them."""
     with transaction.atomic():
         attempt.require(heartbeat_at=timezone.now())
         Chunk.objects.bulk_create(rows)
-    index_chunks(knowledge_base=attempt.document.knowledge_base, chunks=rows)
+    index_chunks(
+        knowledge_base=attempt.document.knowledge_base,
+        chunks=rows,
+        # A switch of encoder re-embeds the whole knowledge base within this call: its progress
+        # is this document's (and keeps its heartbeat fresh).
+        progress=lambda done, total: progress(
+            DocumentStatus.EMBEDDING, 5 + int(90 * done / max(total, 1))
+        ),
+    )
 
 
 def _chunk_row(document: Document, draft: ChunkDraft, ordinal: int) -> Chunk:

@@ -33,7 +33,15 @@ from documents.retrieval.errors import (
     EncoderNotConfigured,
     ModelChanged,
 )
-from documents.retrieval.hits import MODES, IndexStats, Mode, Rebuilt, SearchHit, SearchResult
+from documents.retrieval.hits import (
+    MODES,
+    IndexStats,
+    Mode,
+    Progress,
+    Rebuilt,
+    SearchHit,
+    SearchResult,
+)
 from documents.retrieval.local import INDEX_BATCH
 from documents.retrieval.local_search import CANDIDATES
 from documents.retrieval.texts import (
@@ -48,7 +56,11 @@ from documents.retrieval.texts import (
 
 
 def index_chunks(
-    *, knowledge_base: KnowledgeBase, chunks: Iterable[Chunk], batch_size: int = INDEX_BATCH
+    *,
+    knowledge_base: KnowledgeBase,
+    chunks: Iterable[Chunk],
+    batch_size: int = INDEX_BATCH,
+    progress: Progress | None = None,
 ) -> int:
     """Embed saved ``chunks`` of ``knowledge_base`` (through the cache, with its own encoder),
     store each vector in ``Chunk.vector`` and make them searchable (dense and keyword); returns
@@ -56,12 +68,14 @@ def index_chunks(
 
     Works in batches of ``batch_size``, so ``chunks`` may be a lazy iterator of any length. Safe
     to run twice: a chunk indexed again replaces itself. After the knowledge base's encoder was
-    changed, the first call re-embeds the whole knowledge base. Raises :class:`ModelChanged`
+    changed, the first call re-embeds the whole knowledge base (from the chunk rows, the old
+    index serving until the new one is complete), telling ``progress`` (chunks done, chunks in
+    all) as it goes. Raises :class:`ModelChanged`
     when the knowledge base holds vectors of another model of the same encoder,
     :class:`EncoderNotConfigured` and :class:`EmbeddingProviderError`.
     """
     return get_backend().index_chunks(
-        knowledge_base=knowledge_base, chunks=chunks, batch_size=batch_size
+        knowledge_base=knowledge_base, chunks=chunks, batch_size=batch_size, progress=progress
     )
 
 

@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from documents.models import Chunk, KnowledgeBase
 from documents.retrieval import local, local_search
-from documents.retrieval.hits import IndexStats, Mode, Rebuilt, SearchResult
+from documents.retrieval.hits import IndexStats, Mode, Progress, Rebuilt, SearchResult
 
 
 class SearchBackend(Protocol):
@@ -33,7 +33,12 @@ class SearchBackend(Protocol):
     contract of :func:`documents.retrieval.search` (the caller has checked access)."""
 
     def index_chunks(
-        self, *, knowledge_base: KnowledgeBase, chunks: Iterable[Chunk], batch_size: int
+        self,
+        *,
+        knowledge_base: KnowledgeBase,
+        chunks: Iterable[Chunk],
+        batch_size: int,
+        progress: Progress | None = None,
     ) -> int: ...
 
     def remove_chunks(self, *, knowledge_base: KnowledgeBase, chunk_ids: Sequence[int]) -> None: ...
@@ -75,10 +80,15 @@ class LocalBackend:
     name = "local"
 
     def index_chunks(
-        self, *, knowledge_base: KnowledgeBase, chunks: Iterable[Chunk], batch_size: int
+        self,
+        *,
+        knowledge_base: KnowledgeBase,
+        chunks: Iterable[Chunk],
+        batch_size: int,
+        progress: Progress | None = None,
     ) -> int:
         return local.index_chunks(
-            knowledge_base=knowledge_base, chunks=chunks, batch_size=batch_size
+            knowledge_base=knowledge_base, chunks=chunks, batch_size=batch_size, progress=progress
         )
 
     def remove_chunks(self, *, knowledge_base: KnowledgeBase, chunk_ids: Sequence[int]) -> None:

@@ -3,7 +3,7 @@ and the one query that turns ranked chunk ids into hits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -11,6 +11,8 @@ from documents.models import Chunk, DocumentStatus
 from embeddings.hybrid import Hit
 
 Mode = Literal["dense", "keyword", "hybrid"]
+#: Told (chunks done, chunks in all) as a re-embedding goes (a switch of encoder).
+Progress = Callable[[int, int], None]
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
 
 

@@ -23,7 +23,7 @@ from documents.models import Chunk, Document, KnowledgeBase
 from documents.retrieval.cache import cache_counts, encode_cached, text_sha256
 from documents.retrieval.encoders import ENCODERS, encoder_for, encoder_kind, provider_errors
 from documents.retrieval.errors import EmbeddingProviderUnavailable, ModelChanged
-from documents.retrieval.hits import IndexStats
+from documents.retrieval.hits import IndexStats, Progress
 from embeddings import store
 from embeddings.encoder import Encoder, Vectors
 from embeddings.keyword import Tokenizer
@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 # Chunks encoded, written and indexed per step, so that memory stays bounded for any document.
 INDEX_BATCH = 512
+# Chunk rows read, re-embedded where needed and handed to the new index per step of a rebuild.
+REBUILD_BATCH = 2000
 _tokenizer = Tokenizer()
 # Serialises, within a process, the re-embedding of a knowledge base whose encoder changed.
 _switch_lock = threading.Lock()
@@ -101,7 +103,11 @@ def _batches(items: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
 
 
 def index_chunks(
-    *, knowledge_base: KnowledgeBase, chunks: Iterable[Chunk], batch_size: int = INDEX_BATCH
+    *,
+    knowledge_base: KnowledgeBase,
+    chunks: Iterable[Chunk],
+    batch_size: int = INDEX_BATCH,
+    progress: Progress | None = None,
 ) -> int:
     """Embed saved ``chunks`` of ``knowledge_base`` (through the cache), store each vector in
     ``Chunk.vector`` and make them searchable (dense and keyword); returns how many.
@@ -109,18 +115,21 @@ def index_chunks(
     Works in batches of ``batch_size``, so ``chunks`` may be a lazy iterator of any length. Safe
     to run twice: a chunk indexed again replaces itself. The knowledge base's own encoder is
     used (:func:`encoder_for`); after its encoder was changed, the first call re-embeds the
-    whole knowledge base (:func:`_switch_encoder`). Raises :class:`ModelChanged` when the
+    whole knowledge base (:func:`_switch_encoder`), telling ``progress`` (chunks re-embedded,
+    chunks in all) after each batch. Raises :class:`ModelChanged` when the
     knowledge base holds vectors of another model of the same encoder,
     :class:`EncoderNotConfigured` and :class:`EmbeddingProviderError`.
     """
     encoder = encoder_for(knowledge_base=knowledge_base)
     with provider_errors(choice=knowledge_base.encoder):
-        _switch_encoder(knowledge_base, encoder)
+        _switch_encoder(knowledge_base, encoder, progress)
         _claim_model(knowledge_base, encoder)
         return _index_batches(knowledge_base, encoder, chunks, batch_size)
 
 
-def _switch_encoder(knowledge_base: KnowledgeBase, encoder: Encoder) -> None:
+def _switch_encoder(
+    knowledge_base: KnowledgeBase, encoder: Encoder, progress: Progress | None = None
+) -> None:
     """When the knowledge base's encoder was changed (say local to GigaChat) and it still holds
     vectors of the old one, re-embed all of its chunks with the new one and replace its index
     at once (search keeps the old index until then), so no index ever mixes two encoders.
@@ -148,7 +157,7 @@ def _switch_encoder(knowledge_base: KnowledgeBase, encoder: Encoder) -> None:
                 knowledge_base.embedding_model,
             )
             try:
-                rebuild_index(knowledge_base=knowledge_base)
+                rebuild_index(knowledge_base=knowledge_base, progress=progress)
             except Exception as exc:
                 if isinstance(exc, (EmbeddingProviderUnavailable, DatabaseError)):
                     raise  # ingestion tries again; the switch stays requested
@@ -237,11 +246,17 @@ def knowledge_base_index_delete(*, kb_id: int) -> None:
     store.forget(folder)
 
 
-def rebuild_index(*, knowledge_base: KnowledgeBase, exclude: Sequence[int] = ()) -> store.Snapshot:
+def rebuild_index(
+    *,
+    knowledge_base: KnowledgeBase,
+    exclude: Sequence[int] = (),
+    progress: Progress | None = None,
+) -> store.Snapshot:
     """Rebuild the knowledge base's index files from its chunk rows, re-embedding (through the
     cache, with the knowledge base's encoder) the chunks without a vector or with another
     model's; the old files serve searches until the new ones are complete, and the knowledge
-    base records the new model only then. Returns the new snapshot."""
+    base records the new model only then; ``progress`` hears (chunks done, chunks in all) after
+    each batch. Returns the new snapshot."""
     encoder = encoder_for(knowledge_base=knowledge_base)
     reembed = (knowledge_base.embedding_model, knowledge_base.embedding_dimension) != (
         encoder.name,
@@ -256,8 +271,13 @@ def rebuild_index(*, knowledge_base: KnowledgeBase, exclude: Sequence[int] = ())
             .order_by("pk")
             .only("pk", "text", "heading_path", "vector", "text_sha256")
         )
-        for batch in _batches(rows.iterator(chunk_size=2000), 2000):
+        total = rows.count() if progress is not None else 0
+        done = 0
+        for batch in _batches(rows.iterator(chunk_size=REBUILD_BATCH), REBUILD_BATCH):
             yield _batch_vectors(batch, encoder, reembed, knowledge_base.heading_context)
+            done += len(batch)
+            if progress is not None:
+                progress(done, max(total, done))
 
     with provider_errors(choice=knowledge_base.encoder):
         snapshot = _index(knowledge_base.pk).replace_all(

@@ -13,8 +13,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from documents import retrieval
-from documents.models import CachedEmbedding, Document, DocumentStatus, KnowledgeBase
-from documents.retrieval import encoders
+from documents.models import CachedEmbedding, Chunk, Document, DocumentStatus, KnowledgeBase
+from documents.progress import ProgressManager
+from documents.retrieval import encoders, local
 from embeddings import multilingual
 from embeddings.encoder import FakeEncoder, Vectors
 
@@ -155,11 +156,19 @@ class SearchingEncoder(FakeEncoder):
 
 
 def test_switching_to_multilingual_re_embeds_while_the_old_index_answers_searches(
-    alice_client: Any,
+    alice_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kb_id = _create(alice_client, encoder="local").json()["id"]
     _upload(alice_client, kb_id)
     new = SearchingEncoder(lambda: _search(alice_client, kb_id, mode="hybrid"))
+    events: list[tuple[int, str, int]] = []
+
+    def send(self: Any, document_id: int, status: str, percent: int, **_: Any) -> None:
+        events.append((document_id, status, percent))
+
+    monkeypatch.setattr(ProgressManager, "send", send)
+    monkeypatch.setattr(local, "REBUILD_BATCH", 1)
+    chunks = Chunk.objects.filter(knowledge_base_id=kb_id).count()
 
     with retrieval.use_encoder(new, choice="multilingual"):
         page = alice_client.get(f"/kb/{kb_id}/").content.decode()
@@ -181,6 +190,10 @@ def test_switching_to_multilingual_re_embeds_while_the_old_index_answers_searche
         assert retrieval.index_stats(knowledge_base=kb).model == new.name
         current = Document.objects.get(knowledge_base_id=kb_id, is_current=True)
         assert current.status == DocumentStatus.INDEXED
+        # The re-embedding's progress is the re-indexed document's (the ingestion's events):
+        # the first of its steps of one chunk, out of the old and the new version's chunks.
+        step = 5 + 90 // (2 * chunks)
+        assert (current.pk, DocumentStatus.EMBEDDING, step) in events
         after = _search(alice_client, kb_id)
         assert "двадцать восемь" in after["hits"][0]["text"] and after["notes"] == []
 
@@ -268,3 +281,32 @@ def test_a_switch_that_fails_leaves_the_old_encoder_serving_with_the_reason(
         )
     kb.refresh_from_db()
     assert (kb.encoder, kb.encoder_error) == ("multilingual", "")
+
+
+class MultilingualFake(FakeEncoder):
+    name = f"{multilingual.MODEL}@fake"
+
+
+def test_a_switch_re_embeds_from_the_chunk_rows_telling_its_progress(
+    alice_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb_id = _create(alice_client, encoder="local").json()["id"]
+    _upload(alice_client, kb_id)
+    KnowledgeBase.objects.filter(pk=kb_id).update(encoder="multilingual")
+    kb = KnowledgeBase.objects.get(pk=kb_id)
+    texts = list(
+        Chunk.objects.filter(knowledge_base=kb).order_by("pk").values_list("text", flat=True)
+    )
+    monkeypatch.setattr(local, "REBUILD_BATCH", 1)
+    told: list[tuple[int, int]] = []
+    new = MultilingualFake()
+
+    with retrieval.use_encoder(new, choice="multilingual"):
+        retrieval.index_chunks(knowledge_base=kb, chunks=[], progress=lambda *p: told.append(p))
+
+    n = len(texts)
+    assert n >= 2 and told == [(i, n) for i in range(1, n + 1)]
+    assert new.texts_encoded == n  # every chunk row, once, nothing else
+    kb.refresh_from_db()
+    assert kb.embedding_model == new.name
+    assert retrieval.index_stats(knowledge_base=kb).model == new.name
