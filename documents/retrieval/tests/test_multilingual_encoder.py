@@ -310,3 +310,34 @@ def test_a_switch_re_embeds_from_the_chunk_rows_telling_its_progress(
     kb.refresh_from_db()
     assert kb.embedding_model == new.name
     assert retrieval.index_stats(knowledge_base=kb).model == new.name
+
+
+THESIS = """На защиту диссертации назначаются три официальных оппонента, которые дают письменные отзывы о работе.
+
+Московский метрополитен открылся в 1935 году и сегодня перевозит миллионы пассажиров.
+
+Борщ готовят из свёклы, капусты и мяса, подают со сметаной.
+
+Диссертационный совет размещает объявление о защите на сайте университета.
+"""  # noqa: E501
+
+
+@pytest.mark.slow
+def test_a_new_knowledge_base_answers_a_russian_paraphrase_with_the_real_bundled_encoder(
+    alice_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(encoders, "_encoder_overrides", {})  # the real model, this test only
+    kb_id = _create(alice_client, max_chunk_tokens=40).json()["id"]
+    response = alice_client.post(
+        f"/api/v1/knowledge-bases/{kb_id}/documents",
+        {"files": [SimpleUploadedFile("thesis.txt", THESIS.encode())]},
+    )
+    assert response.status_code == 201, response.content
+
+    # No word stem in common with the passage that answers it but "защит".
+    result = _search(alice_client, kb_id, "Сколько рецензентов выступает на защите кандидатской?")
+
+    kb = KnowledgeBase.objects.get(pk=kb_id)
+    assert (kb.encoder, kb.embedding_model) == ("multilingual", multilingual.model_name())
+    assert result["notes"] == []
+    assert "три официальных оппонента" in result["hits"][0]["text"]
