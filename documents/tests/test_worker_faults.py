@@ -54,7 +54,7 @@ def _long_text(paragraphs: int) -> bytes:
 def test_a_worker_killed_mid_document_leaves_it_retried_and_whole(
     redis_server, transactional_db, alice, tmp_path
 ):
-    kb = services.knowledge_base_create(owner=alice, name="Big")
+    kb = services.knowledge_base_create(owner=alice, name="Big", encoder="local")
     upload = services.document_upload(
         knowledge_base=kb, user=alice, name="big.txt", chunks=[_long_text(800)], queue=False
     )
