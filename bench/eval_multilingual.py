@@ -10,7 +10,11 @@ tokenizer and Lucene BM25, k1 1.5 / b 0.75), the dense side is the encoder (pass
 ``embeddings.hybrid.fuse`` over the top 100 of each side, metrics ``embeddings.evaluation``. One
 document = one unit (title + " " + text, as BEIR and ``eval_retrieval`` index it; the product
 chunks long documents, so its figures can differ slightly on scifact). Passage vectors are cached
-in ``--cache`` (by dataset and model name), so a second run only encodes the queries.
+in ``--cache`` (default ``bench/results/vectors/``, git-ignored), one folder per dataset and model,
+``PART_SIZE`` passages per file, each saved as soon as it is encoded: an interrupted run (or one
+stopped on purpose) resumes where it stopped when the same command is run again, and a finished
+one only encodes the queries. The sets: ``../shared/testdata/retrieval/{xquad-ru,xquad-en,scifact}``
+and ``bench/datasets/tydiqa-ru`` (Russian natural questions, see its README).
 """
 
 from __future__ import annotations
