@@ -47,7 +47,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._refuse(4404)
             return
         await self.accept()
-        if services.answer_running(self.conversation_id):
+        if services.answer_running(conversation_id=self.conversation_id):
             self._start(services.answer_follow(user=user, conversation_id=self.conversation_id))
 
     async def _refuse(self, code: int) -> None:

@@ -172,7 +172,7 @@ class PromptTemplateOut(Schema):
     def resolve_placeholders(obj: Any) -> list[str]:
         from chat.services import template_placeholders
 
-        return template_placeholders(obj.body)
+        return template_placeholders(body=obj.body)
 
     @staticmethod
     def resolve_is_global(obj: Any) -> bool:

@@ -147,7 +147,9 @@ def _turn_prepare(
     question and answer rows are :func:`_turn_record`'s, which runs while the provider is
     asked. Raises ``NotFound``, ``Conflict``, ``InvalidInput`` and the quota's error; a
     question refused leaves no trace (its reservation is given back)."""
-    conversation = selectors.conversation_get_for_user(conversation_id, user, prefetch=False)
+    conversation = selectors.conversation_get_for_user(
+        conversation_id=conversation_id, user=user, prefetch=False
+    )
     if not regenerate and not content.strip():
         raise InvalidInput(_("The message is empty."))
     messages = _messages(conversation)
@@ -194,7 +196,7 @@ def _turn_build(
     with transaction.atomic() if changes else contextlib.nullcontext():
         if provider is not None or model is not None or params is not None:
             conversation_update(
-                conversation, user=user, provider=provider, model=model, params=params
+                conversation=conversation, user=user, provider=provider, model=model, params=params
             )
         if regenerate:
             question = _question_for_regenerate(conversation)
@@ -214,7 +216,7 @@ def _turn_build(
         document_ids=tuple(documents) if documents else None,
         instructions=conversation.system_prompt,
     )
-    title = "" if conversation.title else title_from_question(content)
+    title = "" if conversation.title else title_from_question(question=content)
     turn = _Turn(conversation.pk, int(user.pk or 0), request, question_id, title)
     return turn, knowledge_bases
 
@@ -474,7 +476,7 @@ def _release_unused(preparing: asyncio.Future[_Turn]) -> None:
         task.add_done_callback(_releasing.discard)
 
 
-def answer_running(conversation_id: int) -> bool:
+def answer_running(*, conversation_id: int) -> bool:
     """Whether this process is writing an answer in the conversation (no access check: it
     reveals nothing but to the owner, whose access the caller has checked)."""
     run = runs.get(conversation_id)
@@ -518,7 +520,7 @@ def _stop_elsewhere(conversation_id: int) -> int:
 async def conversation_check(*, user: User, conversation_id: int) -> None:
     """Raises ``NotFound`` unless the conversation is ``user``'s (a websocket's connect)."""
     await database_sync_to_async(selectors.conversation_get_for_user)(
-        conversation_id, user, prefetch=False
+        conversation_id=conversation_id, user=user, prefetch=False
     )
 
 
@@ -533,7 +535,7 @@ async def answer_stop(*, user: User, conversation_id: int) -> bool:
     return bool(await database_sync_to_async(_stop_elsewhere)(conversation_id))
 
 
-async def answer_wait(conversation_id: int) -> None:
+async def answer_wait(*, conversation_id: int) -> None:
     """Wait until the answer running in this process for the conversation is saved (tests,
     shutdown)."""
     run = runs.get(conversation_id)

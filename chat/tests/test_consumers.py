@@ -126,7 +126,7 @@ async def test_disconnecting_mid_answer_does_not_stop_the_answer_from_being_save
     start = await comm.receive_json_from(timeout=5)
 
     await comm.disconnect()
-    await services.answer_wait(conversation.pk)
+    await services.answer_wait(conversation_id=conversation.pk)
 
     message = await db(Message.objects.get)(pk=start["message_id"])
     assert (message.status, message.content) == (MessageStatus.COMPLETE, "".join(tokens))

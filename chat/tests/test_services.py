@@ -179,7 +179,7 @@ async def test_a_client_that_goes_away_does_not_stop_the_answer_from_being_saved
             break
     await stream.aclose()  # the browser went away
 
-    await services.answer_wait(conversation.pk)
+    await services.answer_wait(conversation_id=conversation.pk)
 
     assert start["type"] == "start"
     message = await db(Message.objects.get)(pk=start["message_id"])
@@ -213,7 +213,7 @@ async def test_a_second_question_while_answering_is_refused(alice, openai_fake):
         await ask(alice, conversation.pk, "Q2")
 
     await first.aclose()
-    await services.answer_wait(conversation.pk)
+    await services.answer_wait(conversation_id=conversation.pk)
 
 
 async def test_regenerate_replaces_the_last_answer_and_records_the_new_provider(alice, openai_fake):
@@ -315,7 +315,7 @@ async def test_deleting_a_conversation_mid_answer_stops_it_without_errors(
     while (await anext(stream))["type"] != "delta":
         pass
 
-    await db(services.conversation_delete)(conversation)
+    await db(services.conversation_delete)(conversation=conversation)
     events: list[Any] = [e async for e in stream]
 
     assert events[-1]["status"] == "stopped"
@@ -448,7 +448,7 @@ async def test_a_conversation_deleted_before_its_question_is_saved_ends_with_an_
     assert "deleted" in events[0]["message"]
     assert events[1] == {"type": "done", "message_id": None, "status": "failed"}
     assert not await db(Message.objects.exists)()
-    assert not services.answer_running(conversation.pk)
+    assert not services.answer_running(conversation_id=conversation.pk)
 
 
 async def test_stopped_before_its_rows_are_saved_the_answer_is_still_saved_as_stopped(

@@ -142,7 +142,7 @@ async def test_a_stopped_answer_is_recorded_as_stopped(alice, kb, openai_fake):
         pass
 
     assert await services.answer_stop(user=alice, conversation_id=conversation.pk)
-    await services.answer_wait(conversation.pk)
+    await services.answer_wait(conversation_id=conversation.pk)
     await stream.aclose()
 
     record = await db(UsageRecord.objects.get)(message_id=start["message_id"])
