@@ -25,7 +25,6 @@ MAX_LINES = 500
 
 #: Modules over MAX_LINES, known and about to be split. Delete an entry once it is.
 KNOWN_LONG = {
-    "documents/readers/docx.py": "split on branch h16-rubq",
     "chat/services/_answers.py": "the lead splits it after merge",
 }
 
