@@ -141,7 +141,9 @@ async def _sse_stream(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
         "With `stream: true` the answer is `text/event-stream`: `start`, `sources`, `delta` "
         "(text pieces), `citations`, `usage` (or `error`) and `done` events, each a JSON "
         "`data:` line. The answer is saved as it streams and finishes even if the client "
-        "goes away."
+        "goes away. When the documents do not answer the question (its best passage is weak, "
+        "or none is found), no provider is asked: the answer says so and cites the closest "
+        "passages, and the `usage` event's `finish_reason` is `no_answer`."
     ),
     openapi_extra={
         "responses": {

@@ -52,6 +52,13 @@ def no_good_context(*, knowledge_base_ids: Sequence[int], retrieval: Retrieval) 
     return best is not None and best < good_context_threshold()
 
 
+def usage_mark_no_good_context(*, message_id: int) -> int:
+    """Mark the usage record of answer ``message_id`` as having found no good context: the
+    answer said the documents do not answer (``chat.pipeline.weak_context``, a keyword signal
+    that the dense cosine of :func:`no_good_context` does not see). Returns the rows marked."""
+    return UsageRecord.objects.filter(message_id=message_id).update(no_good_context=True)
+
+
 def usage_record_answer(
     *,
     record_id: int | None = None,

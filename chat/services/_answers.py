@@ -26,7 +26,13 @@ from chat.models import (
     MessageStatus,
     Role,
 )
-from chat.pipeline import AnswerRequest, GenerationParams, answer_stream, with_passages
+from chat.pipeline import (
+    NO_ANSWER_FINISH,
+    AnswerRequest,
+    GenerationParams,
+    answer_stream,
+    with_passages,
+)
 from chat.services._conversations import conversation_update, title_from_question
 from chat.services._finish import _Outcome, message_finish
 from chat.services._runs import Run, runs
@@ -38,6 +44,7 @@ from providers.errors import ProviderError
 from providers.registry import default_provider_name
 from usage.models import UsageRecord
 from usage.quotas import quota_release, quota_reserve
+from usage.services import usage_mark_no_good_context
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -353,6 +360,16 @@ async def _stream_into(release: _Release, outcome: _Outcome) -> None:
             release.publish(event)
 
 
+def _finish(message_id: int, outcome: _Outcome, turn: _Turn) -> None:
+    """:func:`message_finish`; an answer that said the documents do not answer (the pipeline's
+    weak-passage rule) is then marked as having found no good context in its usage record,
+    written by then (on commit, in autocommit mode)."""
+    message_finish(message_id=message_id, outcome=outcome, turn=turn)
+    usage = outcome.usage
+    if usage is not None and usage["finish_reason"] == NO_ANSWER_FINISH:
+        usage_mark_no_good_context(message_id=message_id)
+
+
 async def _answer(run: Run, turn: _Turn) -> None:
     """The detached task: save the question and the answer's row while the provider is asked,
     stream, save, and always finish the message and the listeners."""
@@ -387,9 +404,7 @@ async def _answer(run: Run, turn: _Turn) -> None:
             outcome.citations = None
         try:
             if saved is not None:
-                await database_sync_to_async(message_finish)(
-                    message_id=saved.message_id, outcome=outcome, turn=turn
-                )
+                await database_sync_to_async(_finish)(saved.message_id, outcome, turn)
             elif turn.reservation_id is not None:  # no question saved: no answer either
                 await database_sync_to_async(quota_release)(reservation_id=turn.reservation_id)
         except Exception:

@@ -125,7 +125,7 @@ async def test_stop_mid_stream_keeps_the_partial_answer_as_stopped(alice, kb, op
     events: list[Any] = []
 
     async for event in services.message_send(
-        user=alice, conversation_id=conversation.pk, content="Tell me everything"
+        user=alice, conversation_id=conversation.pk, content="Tell me everything about invoices"
     ):
         events.append(event)
         if event["type"] == "delta" and len([e for e in events if e["type"] == "delta"]) == 3:
@@ -172,7 +172,9 @@ async def test_a_client_that_goes_away_does_not_stop_the_answer_from_being_saved
     tokens = [f"t{i} " for i in range(10)]
     openai_fake.script = Script(tokens=tokens, token_delay=0.05)
     conversation = await db(make_conversation)(alice, kb, provider="openai")
-    stream = services.message_send(user=alice, conversation_id=conversation.pk, content="Q")
+    stream = services.message_send(
+        user=alice, conversation_id=conversation.pk, content="When are invoices paid?"
+    )
     start = await anext(stream)
     async for event in stream:
         if event["type"] == "delta":
