@@ -167,8 +167,10 @@ def _elapsed_ms(since: float) -> int:
 
 def weak_context(question: str, passages: Sequence[Passage], *, threshold: float) -> bool:
     """Whether ``passages`` (those given to the model) most likely do not answer ``question``:
-    there are none, or the best covers less than ``threshold`` of the question's keyword weight
-    (:func:`providers.offline.extract.best_passage_score`), unless a passage of a multilingual-e5
+    there are none, or the best covers less than ``threshold`` of the keyword weight of the
+    question's topic (:func:`providers.offline.extract.best_topic_score`: its words less those
+    that only ask, such as "tell me", "summarize", "document"; a question with no topic word is
+    never weak), unless a passage of a multilingual-e5
     knowledge base has a cosine of at least :data:`STRONG_DENSE` to the question. The figures'
     source is above :data:`MULTILINGUAL_ENCODER`."""
     if not passages:
@@ -180,7 +182,10 @@ def weak_context(question: str, passages: Sequence[Passage], *, threshold: float
         for p in passages
     ):
         return False
-    return extract.best_passage_score(question, [p.text for p in passages]) < threshold
+    score = extract.best_topic_score(question, [p.text for p in passages])
+    # None: only request words ("summarize the document", «о чём этот документ?»), a question
+    # about the documents as a whole, which the passages given answer together.
+    return score is not None and score < threshold
 
 
 def _excerpt(question: str, text: str) -> str:

@@ -12,6 +12,7 @@ from chat.context import Passage
 from chat.pipeline import NO_ANSWER_FINISH, AnswerRequest, answer_stream, weak_context
 from chat.tests.factories import make_conversation
 from chat.tests.test_services import answer_of, ask, db, text_of
+from documents.retrieval.tests.factories import make_kb
 from providers.fakes import OpenAIFake
 from usage.models import UsageRecord
 
@@ -107,8 +108,6 @@ async def test_the_refusal_speaks_the_russian_ui_language(alice, kb, openai_fake
 
 
 async def test_knowledge_bases_that_found_nothing_get_the_same_refusal(alice, openai_fake):
-    from embeddings.tests.factories import make_kb
-
     empty = await db(make_kb)(alice, "Empty")
     conversation = await db(make_conversation)(alice, empty, provider="openai")
 
@@ -169,3 +168,33 @@ async def test_through_the_pipeline_the_e5_exception_asks_the_provider(openai_fa
 
     assert len(completions(openai_fake)) == 1
     assert event(events, "usage")["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Summarize the document",
+        "What is this document about?",
+        "О чём этот документ?",
+        "Кратко перескажи основные пункты",
+        "Tell me everything about invoices",
+    ],
+)
+def test_a_question_that_asks_about_the_documents_as_a_whole_is_not_weak(question):
+    invoices = passage("Invoices are paid within 30 days of receipt.", dense=0.1, encoder=MINILM)
+    assert not weak_context(question, [invoices], threshold=0.2)
+
+
+def test_request_words_do_not_hide_an_unrelated_topic():
+    invoices = passage("Invoices are paid within 30 days of receipt.", dense=0.1, encoder=MINILM)
+    assert weak_context("Summarize the boiling point of mercury on Mars", [invoices], threshold=0.2)
+    assert weak_context("Расскажи про температуру кипения ртути", [invoices], threshold=0.2)
+
+
+async def test_a_summary_request_reaches_the_provider(alice, kb, openai_fake):
+    conversation = await db(make_conversation)(alice, kb, provider="openai")
+
+    events = await ask(alice, conversation.pk, "Summarize the document, please")
+
+    assert len(completions(openai_fake)) == 1
+    assert "do not answer" not in text_of(events)
