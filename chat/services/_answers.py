@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from chat import selectors
-from chat.events import ChatEvent, DoneEvent, error_event
+from chat import grounding, selectors
+from chat.events import ChatEvent, DoneEvent, GroundingEvent, error_event
 from chat.models import (
     Conversation,
     Message,
@@ -29,6 +29,7 @@ from chat.models import (
 from chat.pipeline import AnswerRequest, GenerationParams, answer_stream, with_passages
 from chat.services._conversations import conversation_update, title_from_question
 from chat.services._finish import _Outcome, message_finish
+from chat.services._grounding import grounding_passages, message_grounding_record
 from chat.services._runs import Run, runs
 from core.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from documents.models import KnowledgeBase
@@ -400,7 +401,25 @@ async def _answer(run: Run, turn: _Turn) -> None:
                 "status": str(outcome.status) if saved is not None else MessageStatus.FAILED,
             }
             run.publish(done)
+            if saved is not None and outcome.status == MessageStatus.COMPLETE and outcome.sources:
+                grounded = await _ground(saved.message_id, outcome, turn)
+                if grounded is not None:
+                    run.publish(grounded)
             run.publish(None)
+
+
+async def _ground(message_id: int, outcome: _Outcome, turn: _Turn) -> GroundingEvent | None:
+    """The grounding check of a saved, complete answer, on a worker thread (not the database
+    thread), stored, and its event; None when it could not be (logged: the answer stands)."""
+    try:
+        passages = grounding_passages(outcome.sources, turn.request.passages)
+        report = await asyncio.to_thread(grounding.check, answer=outcome.text, passages=passages)
+        return await database_sync_to_async(message_grounding_record)(
+            message_id=message_id, report=report
+        )
+    except Exception:
+        logger.exception("grounding check of message %s failed", message_id)
+        return None
 
 
 async def message_send(
@@ -415,7 +434,8 @@ async def message_send(
 ) -> AsyncGenerator[ChatEvent, None]:
     """Ask ``content`` in the conversation (``regenerate``: answer the last question again,
     replacing the last answer), and yield the answer's events: ``start``, ``sources``,
-    ``delta``s, then ``citations`` and ``usage`` (or ``error``), and always ``done``.
+    ``delta``s, then ``citations`` and ``usage`` (or ``error``), and always ``done``; after it,
+    a complete answer given passages has its ``grounding`` (checked once it is saved).
 
     ``provider``/``model``/``params`` given change the conversation for this and later
     answers. The question is saved before the answer starts; the answer is saved while it

@@ -44,7 +44,7 @@ async def test_offline_answer_is_stored_complete_with_each_quoted_source_and_its
     events = await ask(alice, conversation.pk, "When are invoices paid?")
 
     assert [e["type"] for e in events][:2] == ["start", "sources"]
-    assert [e["type"] for e in events][-3:] == ["citations", "usage", "done"]
+    assert [e["type"] for e in events][-4:] == ["citations", "usage", "done", "grounding"]
     message = await db(answer_of)(events)
     assert message.status == MessageStatus.COMPLETE and message.content == text_of(events)
     citations = await db(lambda: list(message.citations.order_by("number")))()
@@ -419,7 +419,7 @@ async def test_the_question_is_saved_while_the_provider_is_already_asked(
 
     assert provider_asked_first.is_set()
     types = [e["type"] for e in events]
-    assert types[:3] == ["start", "sources", "delta"] and types[-1] == "done"
+    assert types[:3] == ["start", "sources", "delta"] and types[-2:] == ["done", "grounding"]
     message = await db(answer_of)(events)
     assert message.status == MessageStatus.COMPLETE and message.content == "Within 30 days [1]."
     question = await db(Message.objects.get)(pk=events[0]["user_message_id"])
