@@ -414,9 +414,10 @@ async def _ground(message_id: int, outcome: _Outcome, turn: _Turn) -> GroundingE
     try:
         passages = grounding_passages(outcome.sources, turn.request.passages)
         report = await asyncio.to_thread(grounding.check, answer=outcome.text, passages=passages)
-        return await database_sync_to_async(message_grounding_record)(
+        event: GroundingEvent | None = await database_sync_to_async(message_grounding_record)(
             message_id=message_id, report=report
         )
+        return event
     except Exception:
         logger.exception("grounding check of message %s failed", message_id)
         return None

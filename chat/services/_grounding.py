@@ -32,7 +32,10 @@ def grounding_passages(
     the whole passage when the turn retrieved it (a source's ``quote`` is cut at
     ``QUOTE_CHARS``), else the quote."""
     by_chunk = {p.chunk_id: p.text for p in retrieved or () if p.chunk_id is not None}
-    return [by_chunk.get(s["chunk_id"], s["quote"]) for s in sources]
+    return [
+        by_chunk.get(s["chunk_id"], s["quote"]) if s["chunk_id"] is not None else s["quote"]
+        for s in sources
+    ]
 
 
 def grounding_stored(report: grounding.GroundingReport) -> dict[str, object]:

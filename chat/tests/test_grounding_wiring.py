@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services
+from chat import grounding, services
 from chat.models import Message, MessageStatus
-from chat.services import _answers as answers
 from chat.tests.factories import make_conversation
 from providers.fakes import Script
 from usage.models import UsageRecord
@@ -96,13 +95,13 @@ async def test_the_message_is_saved_before_the_check_runs(alice, kb, openai_fake
     openai_fake.script = Script(tokens=[SUPPORTED])
     conversation = await db(make_conversation)(alice, kb, provider="openai")
     seen: list[Any] = []
-    check = answers.grounding.check
+    check = grounding.check
 
     def spying_check(**kwargs: Any) -> Any:
         seen.append(list(Message.objects.filter(role="assistant").values_list("status", "content")))
         return check(**kwargs)
 
-    monkeypatch.setattr(answers.grounding, "check", spying_check)
+    monkeypatch.setattr(grounding, "check", spying_check)
 
     await ask(alice, conversation.pk, "When are invoices paid?")
 
@@ -129,10 +128,14 @@ async def test_a_failing_check_leaves_the_answer_complete(alice, kb, openai_fake
     def broken(**kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(answers.grounding, "check", broken)
+    monkeypatch.setattr(grounding, "check", broken)
 
     events = await ask(alice, conversation.pk, "When are invoices paid?")
 
-    assert events[-1] == {"type": "done", "message_id": events[0]["message_id"], "status": "complete"}
+    assert events[-1] == {
+        "type": "done",
+        "message_id": events[0]["message_id"],
+        "status": "complete",
+    }
     message = await db(_message)(events)
     assert message.status == MessageStatus.COMPLETE and message.grounding is None
