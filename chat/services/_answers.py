@@ -29,7 +29,11 @@ from chat.models import (
 from chat.pipeline import AnswerRequest, GenerationParams, answer_stream, with_passages
 from chat.services._conversations import conversation_update, title_from_question
 from chat.services._finish import _Outcome, message_finish
-from chat.services._grounding import grounding_passages, message_grounding_record
+from chat.services._grounding import (
+    grounding_passages,
+    grounding_wanted,
+    message_grounding_record,
+)
 from chat.services._runs import Run, runs
 from core.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from documents.models import KnowledgeBase
@@ -401,7 +405,11 @@ async def _answer(run: Run, turn: _Turn) -> None:
                 "status": str(outcome.status) if saved is not None else MessageStatus.FAILED,
             }
             run.publish(done)
-            if saved is not None and outcome.status == MessageStatus.COMPLETE and outcome.sources:
+            if saved is not None and grounding_wanted(
+                provider=turn.request.provider,
+                complete=outcome.status == MessageStatus.COMPLETE,
+                sources=outcome.sources,
+            ):
                 grounded = await _ground(saved.message_id, outcome, turn)
                 if grounded is not None:
                     run.publish(grounded)

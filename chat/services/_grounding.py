@@ -24,6 +24,16 @@ from usage.services import usage_record_grounding
 
 logger = logging.getLogger(__name__)
 
+# Providers whose answers quote the passages verbatim (the offline provider): their quotes are
+# grounded by construction, and their fixed framing ("No language model provider is
+# configured…", "Handbook, p. 3:") would be flagged. Not checked.
+QUOTING_PROVIDERS = frozenset({"offline"})
+
+
+def grounding_wanted(*, provider: str, complete: bool, sources: Sequence[CitationPayload]) -> bool:
+    """Whether an answer is checked: complete, given passages, by a provider that writes."""
+    return complete and bool(sources) and provider not in QUOTING_PROVIDERS
+
 
 def grounding_passages(
     sources: Sequence[CitationPayload], retrieved: Sequence[Passage] | None

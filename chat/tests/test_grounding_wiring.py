@@ -139,3 +139,15 @@ async def test_a_failing_check_leaves_the_answer_complete(alice, kb, openai_fake
     }
     message = await db(_message)(events)
     assert message.status == MessageStatus.COMPLETE and message.grounding is None
+
+
+async def test_no_check_for_the_offline_providers_quotes(alice, kb):
+    """The offline provider quotes the passages: its framing would be flagged, its quotes are
+    grounded by construction."""
+    conversation = await db(make_conversation)(alice, kb, provider="offline")
+
+    events = await ask(alice, conversation.pk, "When are invoices paid?")
+
+    assert events[-1]["type"] == "done"
+    message = await db(_message)(events)
+    assert "Invoices are paid" in message.content and message.grounding is None
