@@ -111,7 +111,16 @@ _SSE_EVENT = {
     "properties": {
         "event": {
             "type": "string",
-            "enum": ["start", "sources", "delta", "citations", "usage", "error", "done"],
+            "enum": [
+                "start",
+                "sources",
+                "delta",
+                "citations",
+                "usage",
+                "error",
+                "done",
+                "grounding",
+            ],
         },
         "data": {"type": "string", "contentMediaType": "application/json"},
     },
@@ -140,10 +149,13 @@ async def _sse_stream(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
     description=(
         "With `stream: true` the answer is `text/event-stream`: `start`, `sources`, `delta` "
         "(text pieces), `citations`, `usage` (or `error`) and `done` events, each a JSON "
-        "`data:` line. The answer is saved as it streams and finishes even if the client "
-        "goes away. When the documents do not answer the question (its best passage is weak, "
-        "or none is found), no provider is asked: the answer says so and cites the closest "
-        "passages, and the `usage` event's `finish_reason` is `no_answer`."
+        "`data:` line; after `done`, a complete answer given passages gets a `grounding` "
+        "event (`message_id`, `supported_share`, `unsupported`: the `start`/`end` character "
+        "offsets of the sentences no passage supports), stored as the message's `grounding`. "
+        "The answer is saved as it streams and finishes even if the client goes away. When "
+        "the documents do not answer the question (its best passage is weak, or none is "
+        "found), no provider is asked: the answer says so and cites the closest passages, "
+        "and the `usage` event's `finish_reason` is `no_answer`."
     ),
     openapi_extra={
         "responses": {

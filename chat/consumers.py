@@ -4,7 +4,8 @@ Client → server, validated with the HTTP API's schemas (``MessageSendIn`` plus
 ``{"type": "send", "content": ..., "provider": ..., "model": ..., "params": {...}}``,
 ``{"type": "regenerate"}`` and ``{"type": "stop"}``. Server → client: the typed events of
 :func:`chat.services.message_send` (``start``, ``sources``, ``delta``, ``citations``, ``usage``,
-``error``, ``done``), and ``{"type": "error", "message": ...}`` for a message it cannot act on.
+``error``, ``done``, then ``grounding`` for a complete answer given passages), and
+``{"type": "error", "message": ...}`` for a message it cannot act on.
 A client that connects while an answer is being written gets that answer's events from its
 start.
 """

@@ -110,3 +110,10 @@ def usage_record_answer(
         return UsageRecord.objects.create(**values)
     record, _created = UsageRecord.objects.update_or_create(message_id=message_id, defaults=values)
     return record
+
+
+def usage_record_grounding(*, message_id: int, grounded_share: float | None) -> int:
+    """Record the share of supported sentences of the answer ``message_id`` (the grounding
+    check, run once the answer is saved). Returns the number of records updated (0: none, e.g.
+    the conversation was deleted meanwhile)."""
+    return UsageRecord.objects.filter(message_id=message_id).update(grounded_share=grounded_share)

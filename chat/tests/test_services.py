@@ -421,7 +421,7 @@ async def test_the_question_is_saved_while_the_provider_is_already_asked(
 
     assert provider_asked_first.is_set()
     types = [e["type"] for e in events]
-    assert types[:3] == ["start", "sources", "delta"] and types[-1] == "done"
+    assert types[:3] == ["start", "sources", "delta"] and types[-2:] == ["done", "grounding"]
     message = await db(answer_of)(events)
     assert message.status == MessageStatus.COMPLETE and message.content == "Within 30 days [1]."
     question = await db(Message.objects.get)(pk=events[0]["user_message_id"])

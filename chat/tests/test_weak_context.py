@@ -198,3 +198,23 @@ async def test_a_summary_request_reaches_the_provider(alice, kb, openai_fake):
 
     assert len(completions(openai_fake)) == 1
     assert "do not answer" not in text_of(events)
+
+
+async def test_a_refusal_is_not_grounding_checked(alice, kb, openai_fake):
+    # It says the documents do not answer, then quotes them: no sentence of it is a claim.
+    conversation = await db(make_conversation)(alice, kb, provider="openai")
+
+    events = await ask(alice, conversation.pk, UNRELATED)
+
+    assert event(events, "usage")["finish_reason"] == NO_ANSWER_FINISH
+    assert [e for e in events if e["type"] == "grounding"] == []
+    message = await db(answer_of)(events)
+    assert message.grounding is None
+
+
+async def test_an_answer_from_the_provider_is_grounding_checked(alice, kb, openai_fake):
+    conversation = await db(make_conversation)(alice, kb, provider="openai")
+
+    events = await ask(alice, conversation.pk, "When are invoices paid?")
+
+    assert [e["type"] for e in events if e["type"] == "grounding"] == ["grounding"]
