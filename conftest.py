@@ -45,6 +45,20 @@ def _fresh_cache() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _default_language_after_each_test() -> Iterator[None]:
+    """A request through ``LocaleMiddleware`` (or a test's ``translation.activate``) leaves its
+    language active in the thread that served it; the next test in that thread would then read
+    Russian messages where it expects the default. Each test ends with the default again, in
+    this thread and in asgiref's sync thread."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.utils import translation
+
+    translation.deactivate()
+    SyncToAsync.single_thread_executor.submit(translation.deactivate).result(timeout=30)
+
+
+@pytest.fixture(autouse=True)
 def _no_connection_left_in_the_sync_thread() -> Iterator[None]:
     """Django's async ORM calls (``acount()``, ``aget()``...) from an async test run on asgiref's
     one sync thread and leave their connection open there (``database_sync_to_async`` closes

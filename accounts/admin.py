@@ -100,7 +100,7 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     @admin.action(description=_("Revoke the selected tokens"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset.filter(revoked_at__isnull=True):
-            services.api_token_revoke(token, actor=request.user, request=request)
+            services.api_token_revoke(token=token, actor=request.user, request=request)
         self.message_user(request, _("Tokens revoked."), messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

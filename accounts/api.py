@@ -22,7 +22,7 @@ _ERRORS = errors(403, 404)
 
 @router.get("/tokens", response={200: list[ApiTokenOut], **_ERRORS})
 def list_tokens(request: HttpRequest) -> list[ApiToken]:
-    return list(selectors.api_token_list_for_user(request.user))
+    return list(selectors.api_token_list_for_user(user=request.user))
 
 
 @router.post("/tokens", auth=[django_auth], response={201: ApiTokenCreateOut, **_ERRORS})
@@ -35,6 +35,6 @@ def create_token(request: HttpRequest, payload: ApiTokenCreateIn) -> Status[Any]
 
 @router.delete("/tokens/{token_id}", response={204: None, **_ERRORS})
 def revoke_token(request: HttpRequest, token_id: int) -> Status[None]:
-    token = selectors.api_token_get_for_user(request.user, token_id)
-    services.api_token_revoke(token, actor=request.user, request=request)
+    token = selectors.api_token_get_for_user(user=request.user, token_id=token_id)
+    services.api_token_revoke(token=token, actor=request.user, request=request)
     return Status(204, None)

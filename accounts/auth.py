@@ -22,7 +22,7 @@ class ApiTokenAuth(HttpBearer):
     with a read-only token. Without an ``Authorization`` header it steps aside for the session."""
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken:
-        api_token = api_token_get_by_plaintext(token.strip())
+        api_token = api_token_get_by_plaintext(plaintext=token.strip())
         if api_token is None or not api_token.user.is_active:
             raise ApiTokenRejected(_("This API token is not valid."))
         if api_token.revoked_at is not None:
@@ -31,6 +31,6 @@ class ApiTokenAuth(HttpBearer):
             raise ApiTokenRejected(_("This API token has expired; create a new one."))
         if api_token.scope == ApiTokenScope.READ and request.method not in _SAFE_METHODS:
             raise PermissionDenied(_("This token is read-only."))
-        api_token_touch(api_token)
+        api_token_touch(token=api_token)
         request.user = api_token.user
         return api_token

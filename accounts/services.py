@@ -29,8 +29,8 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def audit(
-    action: AuditAction | str,
     *,
+    action: AuditAction | str,
     actor: Any,
     request: HttpRequest | None = None,
     target: str = "",
@@ -66,7 +66,7 @@ def _client(request: HttpRequest | None) -> tuple[str | None, str]:
     return ip, str(request.META.get("HTTP_USER_AGENT", ""))[:300]
 
 
-def api_token_hash(plaintext: str) -> str:
+def api_token_hash(*, plaintext: str) -> str:
     """The stored form of a token: the hex SHA-256 of the full plaintext."""
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
@@ -90,7 +90,7 @@ def api_token_create(
         user=user,
         name=name.strip(),
         prefix=prefix,
-        hashed_secret=api_token_hash(plaintext),
+        hashed_secret=api_token_hash(plaintext=plaintext),
         scope=scope,
         expires_at=expires_at,
     )
@@ -101,7 +101,7 @@ def api_token_create(
     with transaction.atomic():
         token.save()
         audit(
-            AuditAction.TOKEN_CREATED,
+            action=AuditAction.TOKEN_CREATED,
             actor=user,
             request=request,
             target=str(token),
@@ -113,7 +113,7 @@ def api_token_create(
 
 
 def api_token_revoke(
-    token: ApiToken, *, actor: Any = None, request: HttpRequest | None = None
+    *, token: ApiToken, actor: Any = None, request: HttpRequest | None = None
 ) -> None:
     """Revoke ``token``: it is refused from now on. Revoking twice keeps the first time (and is
     audited once). ``actor`` is who revoked it: the owner, or staff in the admin."""
@@ -123,7 +123,7 @@ def api_token_revoke(
     with transaction.atomic():
         token.save(update_fields=["revoked_at"])
         audit(
-            AuditAction.TOKEN_REVOKED,
+            action=AuditAction.TOKEN_REVOKED,
             actor=actor,
             request=request,
             target=str(token),
@@ -132,7 +132,7 @@ def api_token_revoke(
         )
 
 
-def api_token_touch(token: ApiToken) -> None:
+def api_token_touch(*, token: ApiToken) -> None:
     """Record that ``token`` was used now, unless that was already recorded within the last
     minute. One conditional UPDATE; safe under concurrent requests."""
     now = timezone.now()

@@ -22,7 +22,7 @@ _LOGIN_KEYS = ("username", "email", "login")
 
 
 def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    audit(AuditAction.LOGIN, actor=user, request=request, target=user.get_username())
+    audit(action=AuditAction.LOGIN, actor=user, request=request, target=user.get_username())
 
 
 def _on_login_failed(
@@ -30,12 +30,12 @@ def _on_login_failed(
 ) -> None:
     # Only the attempted name: Django masks the password here, and we do not keep even that.
     login = next((str(credentials[k]) for k in _LOGIN_KEYS if credentials.get(k)), "")
-    audit(AuditAction.LOGIN_FAILED, actor=None, request=request, target=login, login=login)
+    audit(action=AuditAction.LOGIN_FAILED, actor=None, request=request, target=login, login=login)
 
 
 def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     target = user.get_username() if user is not None else ""
-    audit(AuditAction.LOGOUT, actor=user, request=request, target=target)
+    audit(action=AuditAction.LOGOUT, actor=user, request=request, target=target)
 
 
 def _acting() -> tuple[Any, HttpRequest | None]:
@@ -47,7 +47,7 @@ def _acting() -> tuple[Any, HttpRequest | None]:
 def _on_document_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     actor, request = _acting()
     audit(
-        AuditAction.DOCUMENT_DELETED,
+        action=AuditAction.DOCUMENT_DELETED,
         actor=actor,
         request=request,
         target=f"{instance.title} (#{instance.pk})",
@@ -59,7 +59,7 @@ def _on_document_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 def _on_knowledge_base_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     actor, request = _acting()
     audit(
-        AuditAction.KNOWLEDGE_BASE_DELETED,
+        action=AuditAction.KNOWLEDGE_BASE_DELETED,
         actor=actor,
         request=request,
         target=f"{instance.name} (#{instance.pk})",
@@ -78,7 +78,7 @@ def _on_sharing_changed(
     **kwargs: Any,
 ) -> None:
     audit(
-        AuditAction.SHARING_CHANGED,
+        action=AuditAction.SHARING_CHANGED,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         request=current_request.get(),
         target=f"{knowledge_base.name} (#{knowledge_base.pk}) → {user.get_username()}",

@@ -22,7 +22,7 @@ def _render(request: HttpRequest, status: int = 200, **context: Any) -> HttpResp
         request,
         "accounts/tokens.html",
         {
-            "tokens": selectors.api_token_list_for_user(request.user),
+            "tokens": selectors.api_token_list_for_user(user=request.user),
             "scopes": ApiTokenScope.choices,
             "expiry_days": EXPIRY_DAYS,
             **context,
@@ -56,9 +56,9 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponseRedirect:
     """Revoke one of the user's tokens; someone else's token is a 404."""
     try:
-        token = selectors.api_token_get_for_user(request.user, token_id)
+        token = selectors.api_token_get_for_user(user=request.user, token_id=token_id)
     except NotFound as exc:
         raise Http404(exc.message) from exc
-    services.api_token_revoke(token, actor=request.user, request=request)
+    services.api_token_revoke(token=token, actor=request.user, request=request)
     messages.success(request, _("The token “%(name)s” is revoked.") % {"name": token.name})
     return redirect("account-tokens")

@@ -10,12 +10,17 @@ tokenizer and Lucene BM25, k1 1.5 / b 0.75), the dense side is the encoder (pass
 ``embeddings.hybrid.fuse`` over the top 100 of each side, metrics ``embeddings.evaluation``. One
 document = one unit (title + " " + text, as BEIR and ``eval_retrieval`` index it; the product
 chunks long documents, so its figures can differ slightly on scifact). Passage vectors are cached
-in ``--cache`` (by dataset and model name), so a second run only encodes the queries.
+in ``--cache`` (default ``bench/results/vectors/``, git-ignored), one folder per dataset and model,
+``PART_SIZE`` passages per file, each saved as soon as it is encoded: an interrupted run (or one
+stopped on purpose) resumes where it stopped when the same command is run again, and a finished
+one only encodes the queries. The sets: ``../shared/testdata/retrieval/{xquad-ru,xquad-en,scifact}``
+and ``bench/datasets/tydiqa-ru`` (Russian natural questions, see its README).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -32,6 +37,8 @@ from embeddings import evaluation, hybrid, keyword  # noqa: E402  (plain Python,
 from embeddings.encoder import Vectors  # noqa: E402
 
 TOP_K = 100
+# Passages per cache file: what an interrupted run can lose.
+PART_SIZE = 128
 # (label, method, dense weight, keyword weight)
 FUSIONS: list[tuple[str, str, float, float]] = [
     ("hybrid convex 1:1", "convex", 1.0, 1.0),
@@ -65,6 +72,49 @@ def top(scores: np.ndarray[Any, Any], k: int) -> list[tuple[int, float]]:
     return [(int(i), float(scores[i])) for i in order]
 
 
+def cached_passage_vectors(
+    bodies: Sequence[str],
+    encode: Callable[[Sequence[str]], Vectors],
+    folder: Path,
+    log: Callable[[str], None],
+) -> Vectors:
+    """The passages' vectors, encoded ``PART_SIZE`` at a time, each part saved in ``folder`` as
+    soon as it is done (``part-00000.npy``, ...), so an interrupted run resumes where it
+    stopped. ``texts.sha256`` fingerprints the passages: parts made for other texts are
+    discarded."""
+    fingerprint = hashlib.sha256("\x00".join(bodies).encode("utf-8")).hexdigest()
+    stamp = folder / "texts.sha256"
+    if stamp.exists() and stamp.read_text().strip() != fingerprint:
+        for part in folder.glob("part-*.npy"):
+            part.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint + "\n")
+    parts: list[Vectors] = []
+    done = encoded = 0
+    started = time.perf_counter()
+    for index, start in enumerate(range(0, len(bodies), PART_SIZE)):
+        path = folder / f"part-{index:05d}.npy"
+        batch = bodies[start : start + PART_SIZE]
+        if path.exists():
+            parts.append(np.load(path))
+            done += len(batch)
+            continue
+        vectors = encode(batch)
+        tmp = path.with_name(path.stem + ".tmp.npy")
+        np.save(tmp, vectors)
+        tmp.replace(path)  # a part is either whole or absent
+        parts.append(vectors)
+        encoded += len(batch)
+        seconds = time.perf_counter() - started
+        log(
+            f"{folder.name}: {start + len(batch)}/{len(bodies)} passages "
+            f"({encoded} encoded in {seconds:.0f} s, {encoded / seconds:.2f}/s)"
+        )
+    if done:
+        log(f"{folder.name}: {done} passage vectors from {folder}")
+    return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+
+
 def evaluate_folder(
     folder: Path, kind: str, cache: Path, log: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -80,17 +130,9 @@ def evaluate_folder(
     views = [keyword.view(segment, None)]
 
     name, encode_passages, encode_queries = make_encoder(kind)
-    cache_file = cache / f"{folder.name}--{name.replace('/', '_')}.npy"
-    started = time.perf_counter()
-    if cache_file.exists():
-        passage_vectors = np.load(cache_file)
-        log(f"{folder.name}: {len(docs)} passage vectors from {cache_file}")
-    else:
-        passage_vectors = encode_passages(bodies)
-        cache.mkdir(parents=True, exist_ok=True)
-        np.save(cache_file, passage_vectors)
-        seconds = time.perf_counter() - started
-        log(f"{folder.name}: encoded {len(docs)} passages in {seconds:.0f} s")
+    passage_vectors = cached_passage_vectors(
+        bodies, encode_passages, cache / f"{folder.name}--{name.replace('/', '_')}", log
+    )
     started = time.perf_counter()
     query_vectors = encode_queries([queries[q] for q in qids])
     log(f"{folder.name}: encoded {len(qids)} queries in {time.perf_counter() - started:.0f} s")
@@ -122,7 +164,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("paths", type=Path, nargs="+", help="BEIR folders")
     parser.add_argument("--encoder", choices=["e5", "minilm"], default="e5")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/raggen-eval-vectors"))
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "vectors")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

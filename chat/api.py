@@ -56,7 +56,7 @@ def list_providers(request: HttpRequest) -> list[dict[str, Any]]:
 @router.get("/conversations", response={200: list[ConversationOut], **_ERRORS})
 @paginate(Pagination)
 def list_conversations(request: HttpRequest, q: str = "") -> Any:
-    return selectors.conversation_list_for_user(request.user, query=q)
+    return selectors.conversation_list_for_user(user=request.user, query=q)
 
 
 @router.post("/conversations", response={201: ConversationOut, **_ERRORS})
@@ -68,23 +68,29 @@ def create_conversation(request: HttpRequest, payload: ConversationCreateIn) -> 
 
 @router.get("/conversations/{conversation_id}", response={200: ConversationOut, **_ERRORS})
 def get_conversation(request: HttpRequest, conversation_id: int) -> Conversation:
-    return selectors.conversation_get_for_user(conversation_id, request.user)
+    return selectors.conversation_get_for_user(conversation_id=conversation_id, user=request.user)
 
 
 @router.patch("/conversations/{conversation_id}", response={200: ConversationOut, **_ERRORS})
 def update_conversation(
     request: HttpRequest, conversation_id: int, payload: ConversationPatchIn
 ) -> Conversation:
-    conversation = selectors.conversation_get_for_user(conversation_id, request.user)
+    conversation = selectors.conversation_get_for_user(
+        conversation_id=conversation_id, user=request.user
+    )
     data = payload.dict(exclude_unset=True)
     if payload.params is not None:
         data["params"] = payload.params.dict(exclude_none=True)
-    return services.conversation_update(conversation, user=request.user, **data)
+    return services.conversation_update(conversation=conversation, user=request.user, **data)
 
 
 @router.delete("/conversations/{conversation_id}", response={204: None, **_ERRORS})
 def delete_conversation(request: HttpRequest, conversation_id: int) -> Status[None]:
-    services.conversation_delete(selectors.conversation_get_for_user(conversation_id, request.user))
+    services.conversation_delete(
+        conversation=selectors.conversation_get_for_user(
+            conversation_id=conversation_id, user=request.user
+        )
+    )
     return Status(204, None)
 
 
@@ -93,8 +99,10 @@ def delete_conversation(request: HttpRequest, conversation_id: int) -> Status[No
 )
 @paginate(Pagination)
 def list_messages(request: HttpRequest, conversation_id: int) -> Any:
-    conversation = selectors.conversation_get_for_user(conversation_id, request.user)
-    return selectors.message_list_for_conversation(conversation)
+    conversation = selectors.conversation_get_for_user(
+        conversation_id=conversation_id, user=request.user
+    )
+    return selectors.message_list_for_conversation(conversation=conversation)
 
 
 # One event of the stream: its type, and its payload as a JSON ``data:`` line.
@@ -103,7 +111,16 @@ _SSE_EVENT = {
     "properties": {
         "event": {
             "type": "string",
-            "enum": ["start", "sources", "delta", "citations", "usage", "error", "done"],
+            "enum": [
+                "start",
+                "sources",
+                "delta",
+                "citations",
+                "usage",
+                "error",
+                "done",
+                "grounding",
+            ],
         },
         "data": {"type": "string", "contentMediaType": "application/json"},
     },
@@ -132,8 +149,13 @@ async def _sse_stream(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
     description=(
         "With `stream: true` the answer is `text/event-stream`: `start`, `sources`, `delta` "
         "(text pieces), `citations`, `usage` (or `error`) and `done` events, each a JSON "
-        "`data:` line. The answer is saved as it streams and finishes even if the client "
-        "goes away."
+        "`data:` line; after `done`, a complete answer given passages gets a `grounding` "
+        "event (`message_id`, `supported_share`, `unsupported`: the `start`/`end` character "
+        "offsets of the sentences no passage supports), stored as the message's `grounding`. "
+        "The answer is saved as it streams and finishes even if the client goes away. When "
+        "the documents do not answer the question (its best passage is weak, or none is "
+        "found), no provider is asked: the answer says so and cites the closest passages, "
+        "and the `usage` event's `finish_reason` is `no_answer`."
     ),
     openapi_extra={
         "responses": {
@@ -146,7 +168,9 @@ def send_message(
 ) -> HttpResponseBase | Message:
     rate_limit_request("chat", request)
     # NotFound as a 404 before any event; what the answer reads is read again in its turn.
-    selectors.conversation_get_for_user(conversation_id, request.user, prefetch=False)
+    selectors.conversation_get_for_user(
+        conversation_id=conversation_id, user=request.user, prefetch=False
+    )
     options = payload.service_options()
     if payload.stream:
         events = services.message_send(
@@ -159,7 +183,7 @@ def send_message(
     message_id = async_to_sync(services.message_answer)(
         user=request.user, conversation_id=conversation_id, **options
     )
-    return selectors.message_get_for_user(message_id, request.user)
+    return selectors.message_get_for_user(message_id=message_id, user=request.user)
 
 
 @router.post("/conversations/{conversation_id}/stop", response={200: StopOut, **_ERRORS})
@@ -191,7 +215,9 @@ def export_conversation(
     conversation_id: int,
     format: Literal["markdown", "json", "pdf"] = "markdown",
 ) -> HttpResponse:
-    conversation = selectors.conversation_get_for_user(conversation_id, request.user)
+    conversation = selectors.conversation_get_for_user(
+        conversation_id=conversation_id, user=request.user
+    )
     # Russian titles keep their letters (RFC 6266 filename*), not an empty ASCII slug.
     name = slugify(conversation.title, allow_unicode=True)[:60] or f"conversation-{conversation.pk}"
     if format == "json":
@@ -213,7 +239,7 @@ def export_conversation(
 
 @router.get("/prompt-templates", response={200: list[PromptTemplateOut], **_ERRORS})
 def list_prompt_templates(request: HttpRequest) -> Any:
-    return selectors.prompt_template_list_for_user(request.user)
+    return selectors.prompt_template_list_for_user(user=request.user)
 
 
 @router.post("/prompt-templates", response={201: PromptTemplateOut, **_ERRORS})
@@ -231,16 +257,20 @@ def create_prompt_template(request: HttpRequest, payload: PromptTemplateIn) -> S
 def update_prompt_template(
     request: HttpRequest, template_id: int, payload: PromptTemplatePatchIn
 ) -> PromptTemplate:
-    template = selectors.prompt_template_get_for_user(template_id, request.user, edit=True)
+    template = selectors.prompt_template_get_for_user(
+        template_id=template_id, user=request.user, edit=True
+    )
     params = payload.params.dict(exclude_none=True) if payload.params else None
     return services.prompt_template_update(
-        template, name=payload.name, body=payload.body, params=params
+        template=template, name=payload.name, body=payload.body, params=params
     )
 
 
 @router.delete("/prompt-templates/{template_id}", response={204: None, **_ERRORS})
 def delete_prompt_template(request: HttpRequest, template_id: int) -> Status[None]:
-    selectors.prompt_template_get_for_user(template_id, request.user, edit=True).delete()
+    selectors.prompt_template_get_for_user(
+        template_id=template_id, user=request.user, edit=True
+    ).delete()
     return Status(204, None)
 
 
@@ -250,6 +280,6 @@ def delete_prompt_template(request: HttpRequest, template_id: int) -> Status[Non
 def render_prompt_template(
     request: HttpRequest, template_id: int, payload: PromptTemplateRenderIn
 ) -> dict[str, Any]:
-    template = selectors.prompt_template_get_for_user(template_id, request.user)
-    text = services.prompt_template_render(template, payload.values)
+    template = selectors.prompt_template_get_for_user(template_id=template_id, user=request.user)
+    text = services.prompt_template_render(template=template, values=payload.values)
     return {"text": text, "params": template.params}

@@ -4,7 +4,8 @@ Client → server, validated with the HTTP API's schemas (``MessageSendIn`` plus
 ``{"type": "send", "content": ..., "provider": ..., "model": ..., "params": {...}}``,
 ``{"type": "regenerate"}`` and ``{"type": "stop"}``. Server → client: the typed events of
 :func:`chat.services.message_send` (``start``, ``sources``, ``delta``, ``citations``, ``usage``,
-``error``, ``done``), and ``{"type": "error", "message": ...}`` for a message it cannot act on.
+``error``, ``done``, then ``grounding`` for a complete answer given passages), and
+``{"type": "error", "message": ...}`` for a message it cannot act on.
 A client that connects while an answer is being written gets that answer's events from its
 start.
 """
@@ -47,7 +48,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._refuse(4404)
             return
         await self.accept()
-        if services.answer_running(self.conversation_id):
+        if services.answer_running(conversation_id=self.conversation_id):
             self._start(services.answer_follow(user=user, conversation_id=self.conversation_id))
 
     async def _refuse(self, code: int) -> None:

@@ -53,6 +53,7 @@ class Passage:
     char_start: int = 0
     char_end: int = 0
     dense_score: float | None = None  # cosine to the question (usage: "no good context")
+    encoder: str = ""  # the embedding model of its knowledge base (the weak-passage rule)
 
 
 @dataclass(frozen=True)

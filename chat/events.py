@@ -74,15 +74,44 @@ class ErrorEvent(TypedDict):
 
 
 class DoneEvent(TypedDict):
-    """The last event of an answer: how it ended (complete, stopped or failed)."""
+    """How an answer ended (complete, stopped or failed): the last event but a ``grounding``,
+    which may follow a complete one."""
 
     type: Literal["done"]
     message_id: int | None
     status: str
 
 
+class GroundingSpan(TypedDict):
+    """Character offsets of a sentence in the answer's text: ``text[start:end]``."""
+
+    start: int
+    end: int
+
+
+class GroundingEvent(TypedDict):
+    """The grounding check of a complete answer given passages, sent after ``done`` (the answer
+    is saved first; the check runs then): ``unsupported``, the sentences no passage given to
+    the model supports (a client marks them "not found in the sources");
+    ``supported_share``, supported sentences / sentences counted (None: none counted). The
+    message API returns the same as the message's ``grounding``. Not sent for a stopped or
+    failed answer, or one given no passages."""
+
+    type: Literal["grounding"]
+    message_id: int
+    supported_share: float | None
+    unsupported: list[GroundingSpan]
+
+
 ChatEvent = (
-    StartEvent | SourcesEvent | DeltaEvent | CitationsEvent | UsageEvent | ErrorEvent | DoneEvent
+    StartEvent
+    | SourcesEvent
+    | DeltaEvent
+    | CitationsEvent
+    | UsageEvent
+    | ErrorEvent
+    | DoneEvent
+    | GroundingEvent
 )
 
 

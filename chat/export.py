@@ -42,7 +42,7 @@ def _citation_dict(message: Message) -> list[dict[str, Any]]:
 
 def conversation_export_json(conversation: Conversation) -> dict[str, Any]:
     """The conversation, its settings and every message with its citations, as plain data."""
-    messages = message_list_for_conversation(conversation)
+    messages = message_list_for_conversation(conversation=conversation)
     return {
         "id": conversation.pk,
         "title": conversation.title,
@@ -110,7 +110,7 @@ def conversation_export_markdown(conversation: Conversation) -> str:
     kbs = ", ".join(kb.name for kb in conversation.knowledge_bases.all())
     if kbs:
         lines += [_("Knowledge bases: %(names)s") % {"names": kbs}, ""]
-    for message in message_list_for_conversation(conversation):
+    for message in message_list_for_conversation(conversation=conversation):
         lines += _markdown_message(message)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -239,6 +239,6 @@ def conversation_export_pdf(conversation: Conversation) -> bytes:
     if kbs:
         meta.insert(0, _("Knowledge bases: %(names)s") % {"names": kbs})
     pdf.text_block(" · ".join(meta), size=9, colour=_GREY, gap=5)
-    for message in message_list_for_conversation(conversation):
+    for message in message_list_for_conversation(conversation=conversation):
         _pdf_message(pdf, message)
     return bytes(pdf.output())

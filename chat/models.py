@@ -105,6 +105,11 @@ class Message(models.Model):
         _("time to first token (ms)"), null=True, blank=True
     )
     total_ms = models.PositiveIntegerField(_("total time (ms)"), null=True, blank=True)
+    # The grounding check of a complete answer (chat.grounding), written once it is saved:
+    # {"supported_share": float | None, "counted": int, "supported": int,
+    #  "unsupported": [{"start": int, "end": int}, ...]} (character offsets into ``content``).
+    # None: not checked (not complete, no passages given, or checked before this existed).
+    grounding = models.JSONField(_("grounding"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils.translation import gettext as _
 
 from chat import prompts
 from chat.citations import resolve
@@ -23,10 +25,28 @@ from documents.models import KnowledgeBase
 from documents.retrieval import search
 from providers.base import ChatMessage, ChatRequest, Delta, SourcePassage, apply_delta
 from providers.errors import ProviderStreamInterrupted
+from providers.offline import extract
 from providers.registry import get_provider
 
 DEFAULT_TOP_K = 8
 QUOTE_CHARS = 2000
+# The weak-passage rule (issue 16, point 5), measured with bench/eval_extractive.py on xquad-ru/en
+# (docs/EVALUATION.md, "Extractive answers and the weak-passage signal"): the documents most
+# likely do not answer when the best passage given covers less than ANSWER_WEAK_PASSAGE (0.2,
+# extract.WEAK_PASSAGE) of the question's keyword weight: that refuses 2.1 % (ru) / 1.5 % (en)
+# of the answerable questions and 98 % of those asked of the wrong documents or in the other
+# language. A knowledge base embedded by the multilingual e5 sees paraphrases and questions in
+# another language that no keyword matches: its best passage at a cosine of at least 0.80 is
+# not weak ("retrieved < 0.2 and dense < 0.8" refused 0 answerable questions of 150, ru and en;
+# the keyword rule alone 1 of 150 (ru) and 2 (en)). MiniLM's cosines were not measured as a
+# signal: for its knowledge bases the keyword rule alone decides.
+MULTILINGUAL_ENCODER = "multilingual-e5"  # in the embedding model's name (embeddings.multilingual)
+STRONG_DENSE = 0.80
+REFUSAL_PASSAGES = 3  # the closest passages a refusal cites
+EXCERPT_CHARS = 300  # a longer sentence is cut at a word
+# The usage event's finish_reason of an answer that says the documents do not answer (no
+# provider was asked); a provider's answers finish "stop", "length", "content_filter" or "other".
+NO_ANSWER_FINISH = "no_answer"
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,7 @@ def retrieve(
         kbs = list(knowledge_bases)
     if not kbs:
         return []
+    encoders = {kb.pk: kb.embedding_model for kb in kbs}
     hits = search(
         knowledge_bases=kbs, query=query, mode="hybrid", top_k=top_k * 2, document_ids=document_ids
     ).hits
@@ -102,6 +123,7 @@ def retrieve(
             char_start=h.char_start,
             char_end=h.char_end,
             dense_score=h.dense_score,
+            encoder=encoders.get(h.knowledge_base_id, ""),
         )
         for h in hits
     ]
@@ -143,10 +165,64 @@ def _elapsed_ms(since: float) -> int:
     return int((time.monotonic() - since) * 1000)
 
 
+def weak_context(question: str, passages: Sequence[Passage], *, threshold: float) -> bool:
+    """Whether ``passages`` (those given to the model) most likely do not answer ``question``:
+    there are none, or the best covers less than ``threshold`` of the keyword weight of the
+    question's topic (:func:`providers.offline.extract.best_topic_score`: its words less those
+    that only ask, such as "tell me", "summarize", "document"; a question with no topic word is
+    never weak), unless a passage of a multilingual-e5
+    knowledge base has a cosine of at least :data:`STRONG_DENSE` to the question. The figures'
+    source is above :data:`MULTILINGUAL_ENCODER`."""
+    if not passages:
+        return True
+    if any(
+        MULTILINGUAL_ENCODER in p.encoder
+        and p.dense_score is not None
+        and p.dense_score >= STRONG_DENSE
+        for p in passages
+    ):
+        return False
+    score = extract.best_topic_score(question, [p.text for p in passages])
+    # None: only request words ("summarize the document", «о чём этот документ?»), a question
+    # about the documents as a whole, which the passages given answer together.
+    return score is not None and score < threshold
+
+
+def _excerpt(question: str, text: str) -> str:
+    """The sentence of ``text`` that best covers ``question``'s keywords (the first on a tie or
+    when none does), whole unless longer than :data:`EXCERPT_CHARS`."""
+    sentences = extract.split_sentences(text) or (" ".join(text.split()),)
+    scores = extract.keyword_scores(question, sentences)
+    best = sentences[max(range(len(sentences)), key=lambda i: (scores[i], -i))]
+    if len(best) <= EXCERPT_CHARS:
+        return best
+    return best[:EXCERPT_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+def refusal_text(question: str, passages: Sequence[Passage]) -> str:
+    """What an answer says instead of guessing when the documents do not answer (in the active
+    language): that, and the closest :data:`REFUSAL_PASSAGES` passages, each under its ``[n]``
+    (so that they are cited like any answer's sources) with a sentence of it."""
+    if not passages:
+        return _(
+            "The documents do not answer this question. None of their passages matches it: "
+            "try other words, or check that the right documents are attached."
+        )
+    lines = [_("The documents do not answer this question. The closest passages:"), ""]
+    for number, passage in enumerate(passages[:REFUSAL_PASSAGES], start=1):
+        where = passage.title
+        if passage.page is not None:
+            where = _("%(title)s, p. %(page)s") % {"title": passage.title, "page": passage.page}
+        lines.append(f"[{number}] {where}: «{_excerpt(question, passage.text)}»")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
 @dataclass(frozen=True)
 class _Prepared:
     chat_request: ChatRequest
     passages: tuple[Passage, ...]
+    weak: bool = False  # the documents do not answer: no provider is asked (refusal_text)
 
 
 async def _prepare(request: AnswerRequest, model: str) -> _Prepared:
@@ -169,6 +245,12 @@ async def _prepare(request: AnswerRequest, model: str) -> _Prepared:
         limit=request.params.top_k,
     )
     chosen = plan.passages
+    # On the passages actually given, before any provider is asked (see weak_context).
+    weak = (
+        rag
+        and settings.ANSWER_REFUSE_WEAK
+        and weak_context(request.question, chosen, threshold=settings.ANSWER_WEAK_PASSAGE)
+    )
     question = prompts.question_prompt(request.question, chosen) if rag else request.question
     messages = (
         ChatMessage("system", system),
@@ -187,7 +269,7 @@ async def _prepare(request: AnswerRequest, model: str) -> _Prepared:
         sources=sources,
         question=request.question,
     )
-    return _Prepared(chat_request, chosen)
+    return _Prepared(chat_request, chosen, weak)
 
 
 async def answer_stream(
@@ -196,6 +278,12 @@ async def answer_stream(
     """Answer ``request``: yields one ``sources`` event (the numbered passages given to the
     model, maybe none), ``delta`` events as the provider streams, then one
     ``citations`` event (only the sources the answer cited) and one ``usage`` event.
+
+    When knowledge bases were searched and the passages given are weak (:func:`weak_context`;
+    settings ``ANSWER_REFUSE_WEAK``, ``ANSWER_WEAK_PASSAGE``), no provider is asked: one
+    ``delta`` says the documents do not answer and quotes the closest passages
+    (:func:`refusal_text`), and the ``usage`` event has ``finish_reason``
+    :data:`NO_ANSWER_FINISH` and no tokens.
 
     Raises ``ProviderError`` (also midway, after some deltas: the caller keeps the partial
     text), ``UnknownProvider``/``ProviderNotConfigured`` before any delta, and
@@ -209,6 +297,10 @@ async def answer_stream(
         "type": "sources",
         "sources": [citation_payload(n, p) for n, p in enumerate(prepared.passages, start=1)],
     }
+    if prepared.weak:
+        async for event in _refusal(request, prepared, provider.name, model):
+            yield event
+        return
     text = ""
     first_token_ms: int | None = None
     final: Delta | None = None
@@ -234,4 +326,25 @@ async def answer_stream(
         "first_token_ms": first_token_ms,
         "total_ms": _elapsed_ms(request.started),
         "finish_reason": final.finish_reason or "stop",
+    }
+
+
+async def _refusal(
+    request: AnswerRequest, prepared: _Prepared, provider: str, model: str
+) -> AsyncGenerator[DeltaEvent | CitationsEvent | UsageEvent, None]:
+    """The answer when the documents do not answer (see :func:`answer_stream`)."""
+    text = refusal_text(request.question, prepared.passages)
+    first_token_ms = _elapsed_ms(request.started)
+    yield {"type": "delta", "text": text, "replaces": False}
+    cited = resolve(text, prepared.passages)
+    yield {"type": "citations", "citations": [citation_payload(n, p) for n, p in cited]}
+    yield {
+        "type": "usage",
+        "provider": provider,
+        "model": model,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "first_token_ms": first_token_ms,
+        "total_ms": _elapsed_ms(request.started),
+        "finish_reason": NO_ANSWER_FINISH,
     }

@@ -76,6 +76,22 @@ class CitationOut(Schema):
     quote: str
 
 
+class GroundingSpanOut(Schema):
+    start: int
+    end: int
+
+
+class GroundingOut(Schema):
+    """The grounding check of a complete answer given passages: ``unsupported``, the sentences
+    (character offsets into ``content``) no passage given to the model supports;
+    ``supported_share``, supported / ``counted`` sentences (None: none counted)."""
+
+    supported_share: float | None
+    counted: int
+    supported: int
+    unsupported: list[GroundingSpanOut]
+
+
 class MessageOut(Schema):
     id: int
     role: str
@@ -91,6 +107,9 @@ class MessageOut(Schema):
     total_ms: int | None
     created_at: datetime
     citations: list[CitationOut]
+    grounding: GroundingOut | None = Field(
+        None, description="The grounding check (None: not checked), as the `grounding` event."
+    )
 
     @staticmethod
     def resolve_citations(obj: Any) -> list[Any]:
@@ -172,7 +191,7 @@ class PromptTemplateOut(Schema):
     def resolve_placeholders(obj: Any) -> list[str]:
         from chat.services import template_placeholders
 
-        return template_placeholders(obj.body)
+        return template_placeholders(body=obj.body)
 
     @staticmethod
     def resolve_is_global(obj: Any) -> bool:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     User = AbstractBaseUser | AnonymousUser
 
 
-def conversation_list_for_user(user: User, *, query: str = "") -> QuerySet[Conversation]:
+def conversation_list_for_user(*, user: User, query: str = "") -> QuerySet[Conversation]:
     """``user``'s conversations, newest activity first, with their message counts and knowledge
     base ids prefetched. ``query`` keeps those whose title or any message contains it, ignoring
     case in any script (:class:`~chat.casefold.Casefold`: «договор» finds «Договор»)."""
@@ -42,7 +42,7 @@ def conversation_list_for_user(user: User, *, query: str = "") -> QuerySet[Conve
 
 
 def conversation_get_for_user(
-    conversation_id: int, user: User, *, prefetch: bool = True
+    *, conversation_id: int, user: User, prefetch: bool = True
 ) -> Conversation:
     """The conversation ``conversation_id`` if it belongs to ``user``, with its knowledge bases
     and documents prefetched unless ``prefetch`` is false. Raises :class:`NotFound` otherwise,
@@ -74,7 +74,7 @@ def _first(conversations: QuerySet[Conversation]) -> Conversation:
     return found[0]
 
 
-def message_list_for_conversation(conversation: Conversation) -> QuerySet[Message]:
+def message_list_for_conversation(*, conversation: Conversation) -> QuerySet[Message]:
     """The messages of ``conversation``, oldest first, with their citations prefetched."""
     return (
         Message.objects.filter(conversation=conversation)
@@ -83,7 +83,7 @@ def message_list_for_conversation(conversation: Conversation) -> QuerySet[Messag
     )
 
 
-def message_get_for_user(message_id: int, user: User) -> Message:
+def message_get_for_user(*, message_id: int, user: User) -> Message:
     """A message of one of ``user``'s conversations. Raises :class:`NotFound`."""
     message = (
         Message.objects.filter(pk=message_id, conversation__owner_id=user.pk)
@@ -97,7 +97,7 @@ def message_get_for_user(message_id: int, user: User) -> Message:
     return message
 
 
-def prompt_template_list_for_user(user: User) -> QuerySet[PromptTemplate]:
+def prompt_template_list_for_user(*, user: User) -> QuerySet[PromptTemplate]:
     """The global templates and ``user``'s own, by name."""
     if not user.is_authenticated:
         return PromptTemplate.objects.none()
@@ -107,12 +107,12 @@ def prompt_template_list_for_user(user: User) -> QuerySet[PromptTemplate]:
 
 
 def prompt_template_get_for_user(
-    template_id: int, user: User, *, edit: bool = False
+    *, template_id: int, user: User, edit: bool = False
 ) -> PromptTemplate:
     """A template ``user`` may use (global or own). Raises :class:`NotFound` for another user's
     or a missing one, and :class:`PermissionDenied` when ``edit`` asks to change a global one
     (only the admin does that)."""
-    template = prompt_template_list_for_user(user).filter(pk=template_id).first()
+    template = prompt_template_list_for_user(user=user).filter(pk=template_id).first()
     if template is None:
         raise NotFound(_("Prompt template not found."))
     if edit and template.owner_id is None:

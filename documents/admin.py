@@ -117,7 +117,7 @@ class KnowledgeBaseAdmin(admin.ModelAdmin[KnowledgeBase]):
 
     @admin.action(description=_("Reindex documents (chunk and embed again)"))
     def reindex(self, request: HttpRequest, queryset: QuerySet[KnowledgeBase]) -> None:
-        count = sum(services.knowledge_base_reindex(kb) for kb in queryset)
+        count = sum(services.knowledge_base_reindex(kb=kb) for kb in queryset)
         self.message_user(
             request, ngettext("%d document queued.", "%d documents queued.", count) % count
         )
@@ -129,11 +129,11 @@ class KnowledgeBaseAdmin(admin.ModelAdmin[KnowledgeBase]):
         self.message_user(request, _("Search indexes rebuilt."), messages.SUCCESS)
 
     def delete_model(self, request: HttpRequest, obj: KnowledgeBase) -> None:
-        services.knowledge_base_delete(obj)
+        services.knowledge_base_delete(kb=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[KnowledgeBase]) -> None:
         for kb in queryset:
-            services.knowledge_base_delete(kb)
+            services.knowledge_base_delete(kb=kb)
 
 
 @admin.register(Document)
@@ -170,13 +170,13 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
     @admin.action(description=_("Retry failed or stuck documents"))
     def retry(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         for document in queryset:
-            services.document_retry(document)
+            services.document_retry(document=document)
         self.message_user(request, _("Queued again."))
 
     @admin.action(description=_("Reindex documents"))
     def reindex(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         for document in queryset.filter(is_current=True):
-            services.document_reindex(document)
+            services.document_reindex(document=document)
         self.message_user(request, _("Reindexing queued."))
 
     def delete_model(self, request: HttpRequest, obj: Document) -> None:

@@ -39,7 +39,7 @@ _UPLOAD_ERRORS = errors(400, 403, 404, 409, 413, 429)
 
 @router.get("/knowledge-bases", response={200: list[KnowledgeBaseOut], **_ERRORS})
 def list_knowledge_bases(request: HttpRequest) -> list[KnowledgeBase]:
-    return list(selectors.knowledge_base_list_for_user(request.user))
+    return list(selectors.knowledge_base_list_for_user(user=request.user))
 
 
 @router.post("/knowledge-bases", response={201: KnowledgeBaseOut, **_ERRORS})
@@ -50,36 +50,36 @@ def create_knowledge_base(request: HttpRequest, payload: KnowledgeBaseIn) -> Sta
 
 @router.get("/knowledge-bases/{kb_id}", response={200: KnowledgeBaseOut, **_ERRORS})
 def get_knowledge_base(request: HttpRequest, kb_id: int) -> KnowledgeBase:
-    return selectors.knowledge_base_get_for_user(kb_id, request.user)
+    return selectors.knowledge_base_get_for_user(kb_id=kb_id, user=request.user)
 
 
 @router.patch("/knowledge-bases/{kb_id}", response={200: KnowledgeBaseUpdateOut, **_ERRORS})
 def update_knowledge_base(
     request: HttpRequest, kb_id: int, payload: KnowledgeBasePatch
 ) -> dict[str, Any]:
-    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, edit=True)
-    reindexing = services.knowledge_base_update(kb, **payload.dict(exclude_none=True))
+    kb = selectors.knowledge_base_get_for_user(kb_id=kb_id, user=request.user, edit=True)
+    reindexing = services.knowledge_base_update(kb=kb, **payload.dict(exclude_none=True))
     return {"knowledge_base": kb, "reindexing": reindexing}
 
 
 @router.delete("/knowledge-bases/{kb_id}", response={204: None, **_ERRORS})
 def delete_knowledge_base(request: HttpRequest, kb_id: int) -> Status[None]:
-    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
-    services.knowledge_base_delete(kb)
+    kb = selectors.knowledge_base_get_for_user(kb_id=kb_id, user=request.user, manage=True)
+    services.knowledge_base_delete(kb=kb)
     return Status(204, None)
 
 
 @router.post("/knowledge-bases/{kb_id}/reindex", response={202: dict[str, int], **_ERRORS})
 def reindex_knowledge_base(request: HttpRequest, kb_id: int) -> Status[dict[str, int]]:
-    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, edit=True)
-    return Status(202, {"queued": services.knowledge_base_reindex(kb)})
+    kb = selectors.knowledge_base_get_for_user(kb_id=kb_id, user=request.user, edit=True)
+    return Status(202, {"queued": services.knowledge_base_reindex(kb=kb)})
 
 
 @router.get("/knowledge-bases/{kb_id}/shares", response={200: list[ShareOut], **_ERRORS})
 def list_shares(request: HttpRequest, kb_id: int) -> list[KnowledgeBaseShare]:
     """Who the knowledge base is shared with (its owner only)."""
-    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
-    return list(selectors.knowledge_base_share_list(kb))
+    kb = selectors.knowledge_base_get_for_user(kb_id=kb_id, user=request.user, manage=True)
+    return list(selectors.knowledge_base_share_list(kb=kb))
 
 
 @router.post("/knowledge-bases/{kb_id}/shares", response={202: ShareInviteOut, **_ERRORS})
@@ -88,7 +88,7 @@ def share_knowledge_base(request: HttpRequest, kb_id: int, payload: ShareIn) -> 
     (also upload, delete and change settings); sharing again changes the role. The answer is
     the same whether or not such a user exists (no user enumeration): list the shares to see
     who has access."""
-    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
+    kb = selectors.knowledge_base_get_for_user(kb_id=kb_id, user=request.user, manage=True)
     detail = services.knowledge_base_share_invite(
         knowledge_base=kb, actor=request.user, user=payload.user, role=payload.role
     )
@@ -99,8 +99,8 @@ def share_knowledge_base(request: HttpRequest, kb_id: int, payload: ShareIn) -> 
 def change_share(
     request: HttpRequest, kb_id: int, share_id: int, payload: SharePatch
 ) -> KnowledgeBaseShare:
-    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
-    share = selectors.knowledge_base_share_list(kb).filter(pk=share_id).first()
+    kb = selectors.knowledge_base_get_for_user(kb_id=kb_id, user=request.user, manage=True)
+    share = selectors.knowledge_base_share_list(kb=kb).filter(pk=share_id).first()
     if share is None:
         raise NotFound(_("This knowledge base is not shared with that user."))
     return services.knowledge_base_share(
@@ -110,7 +110,7 @@ def change_share(
 
 @router.delete("/knowledge-bases/{kb_id}/shares/{share_id}", response={204: None, **_ERRORS})
 def unshare_knowledge_base(request: HttpRequest, kb_id: int, share_id: int) -> Status[None]:
-    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, manage=True)
+    kb = selectors.knowledge_base_get_for_user(kb_id=kb_id, user=request.user, manage=True)
     services.knowledge_base_unshare(knowledge_base=kb, actor=request.user, share_id=share_id)
     return Status(204, None)
 
@@ -118,8 +118,8 @@ def unshare_knowledge_base(request: HttpRequest, kb_id: int, share_id: int) -> S
 @router.get("/knowledge-bases/{kb_id}/documents", response={200: list[DocumentOut], **_ERRORS})
 @paginate(Pagination)
 def list_documents(request: HttpRequest, kb_id: int, status: str = "") -> Any:
-    kb = selectors.knowledge_base_get_for_user(kb_id, request.user)
-    return selectors.document_list_for_kb(kb, status=status)
+    kb = selectors.knowledge_base_get_for_user(kb_id=kb_id, user=request.user)
+    return selectors.document_list_for_kb(kb=kb, status=status)
 
 
 @router.post(
@@ -135,7 +135,7 @@ def upload_documents(
     ``duplicate`` and names the existing document, and when every file was a duplicate the
     answer is 409."""
     rate_limit_request("upload", request)
-    kb = selectors.knowledge_base_get_for_user(kb_id, request.user, edit=True)
+    kb = selectors.knowledge_base_get_for_user(kb_id=kb_id, user=request.user, edit=True)
     results = [
         services.document_upload(
             knowledge_base=kb, user=request.user, name=f.name or "upload", chunks=f.chunks()
@@ -163,8 +163,8 @@ def get_document(
     chunk_offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     chunk_limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    document = selectors.document_get_for_user(doc_id, request.user)
-    chunks = selectors.chunk_list_for_document(document)
+    document = selectors.document_get_for_user(doc_id=doc_id, user=request.user)
+    chunks = selectors.chunk_list_for_document(document=document)
     data = DocumentOut.from_orm(document).dict()
     data["chunks"] = list(chunks[chunk_offset : chunk_offset + chunk_limit])
     data["chunks_total"] = chunks.count()
@@ -173,7 +173,7 @@ def get_document(
 
 @router.delete("/documents/{doc_id}", response={204: None, **_ERRORS})
 def delete_document(request: HttpRequest, doc_id: int) -> Status[None]:
-    document = selectors.document_get_for_user(doc_id, request.user, edit=True)
+    document = selectors.document_get_for_user(doc_id=doc_id, user=request.user, edit=True)
     services.document_delete(document=document)
     return Status(204, None)
 
@@ -184,7 +184,7 @@ def upload_document_version(
 ) -> Status[dict[str, Any]]:
     """Upload a new version: the current one stays searchable until the new one is indexed."""
     rate_limit_request("upload", request)
-    document = selectors.document_get_for_user(doc_id, request.user, edit=True)
+    document = selectors.document_get_for_user(doc_id=doc_id, user=request.user, edit=True)
     result = services.document_upload(
         knowledge_base=document.knowledge_base,
         user=request.user,
@@ -203,14 +203,14 @@ def upload_document_version(
 
 @router.post("/documents/{doc_id}/reindex", response={202: DocumentOut, **_ERRORS})
 def reindex_document(request: HttpRequest, doc_id: int) -> Status[Document]:
-    document = selectors.document_get_for_user(doc_id, request.user, edit=True)
-    return Status(202, services.document_reindex(document))
+    document = selectors.document_get_for_user(doc_id=doc_id, user=request.user, edit=True)
+    return Status(202, services.document_reindex(document=document))
 
 
 @router.post("/documents/{doc_id}/retry", response={202: DocumentOut, **_ERRORS})
 def retry_document(request: HttpRequest, doc_id: int) -> Status[Document]:
-    document = selectors.document_get_for_user(doc_id, request.user, edit=True)
-    return Status(202, services.document_retry(document))
+    document = selectors.document_get_for_user(doc_id=doc_id, user=request.user, edit=True)
+    return Status(202, services.document_retry(document=document))
 
 
 @router.get("/documents/{doc_id}/file", response={200: None, **_ERRORS})
@@ -218,7 +218,7 @@ def download_document(request: HttpRequest, doc_id: int) -> FileResponse:
     """The original file, typed by what detection decided, never by the uploaded name. A real
     PDF opens inline so that ``#page=N`` shows the cited page; anything else is a download.
     Every answer is sandboxed (``Content-Security-Policy: sandbox``) and never sniffed."""
-    document = selectors.document_get_for_user(doc_id, request.user)
+    document = selectors.document_get_for_user(doc_id=doc_id, user=request.user)
     return _file_response(document)
 
 

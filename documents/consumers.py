@@ -59,7 +59,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def _allowed(self) -> bool:
         try:
             await database_sync_to_async(knowledge_base_get_for_user)(
-                self.kb_id, self.scope["user"]
+                kb_id=self.kb_id, user=self.scope["user"]
             )
         except NotFound:
             return False

@@ -10,30 +10,34 @@ Chunks written along the way are invisible to search until the document is marke
 (search only returns chunks of indexed, current documents), so a document is never
 half-indexed: a killed worker leaves rows that the next attempt (or the sweeper) clears.
 
-Each claim of a document starts a new attempt (``Document.ingest_run``). A side thread keeps the
-attempt's heartbeat fresh while the work runs, so the sweeper never takes a long but live parse
-for a dead one, and every write of the attempt is conditional on the document still being its
-own: once the sweeper (or a retry) has given the document to another attempt, the old one's
-writes change nothing and it stops at its next step.
+Each claim of a document starts a new attempt whose every write is conditional on the document
+still being its own, with a heartbeat kept fresh from a side thread (:mod:`documents.attempt`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, OperationalError, connections, transaction
+from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from core.errors import ApplicationError
+from documents.attempt import (
+    IN_PROGRESS,
+    Attempt,
+    Heartbeat,
+    Progress,
+    Superseded,
+    claim,
+    stale_before,
+)
 from documents.chunking import ChunkDraft, ChunkingOptions
 from documents.extraction import (
     Extraction,
@@ -50,8 +54,6 @@ from documents.retrieval import index_chunks, remove_chunks, remove_document, te
 from documents.retrieval.document_vectors import document_vector_compute
 
 logger = logging.getLogger(__name__)
-
-IN_PROGRESS = (DocumentStatus.EXTRACTING, DocumentStatus.CHUNKING, DocumentStatus.EMBEDDING)
 
 PARSE_TIMEOUT_MINUTES = gettext_noop(
     "This file took longer than %(count)s minutes to read; it may be damaged or built to "
@@ -80,21 +82,6 @@ class TransientIngestError(Exception):
     """Worth retrying later (the database was busy, a file system hiccup)."""
 
 
-class _Superseded(Exception):
-    """This attempt no longer owns its document: the sweeper or a retry gave it to another
-    attempt, or it was deleted. The attempt stops; what it wrote is the new owner's to clear."""
-
-
-def _stale_before() -> timedelta:
-    return timedelta(seconds=settings.INGEST_STALE_SECONDS)
-
-
-def _heartbeat_interval() -> float:
-    """Five heartbeats within the time after which the sweeper takes a document as abandoned,
-    at most 30 s apart."""
-    return min(30.0, settings.INGEST_STALE_SECONDS / 5)
-
-
 def timeout_reason(seconds: int) -> str:
     """The failure reason of a file that took longer than ``seconds`` to read (stored in
     English, translated when shown: ``documents.reasons``)."""
@@ -103,133 +90,11 @@ def timeout_reason(seconds: int) -> str:
     return PARSE_TIMEOUT_SECONDS % {"count": seconds}
 
 
-def _claim(document_id: int) -> Document | None:
-    """Take the document for a new attempt, or ``None`` when there is nothing to do: it is
-    gone, indexed, failed, or another attempt is on it (its heartbeat is fresh)."""
-    now = timezone.now()
-    with transaction.atomic():
-        document = (
-            Document.objects.select_for_update()
-            .select_related("knowledge_base")
-            .filter(pk=document_id)
-            .first()
-        )
-        if document is None:
-            return None
-        if document.status in (DocumentStatus.INDEXED, DocumentStatus.FAILED):
-            return None
-        heartbeat = document.heartbeat_at
-        if document.status in IN_PROGRESS and heartbeat and now - heartbeat < _stale_before():
-            return None
-        document.status = DocumentStatus.EXTRACTING
-        document.progress = 0
-        document.failure_reason = ""
-        document.attempts += 1
-        document.ingest_run += 1
-        document.heartbeat_at = now
-        document.save(
-            update_fields=[
-                "status",
-                "progress",
-                "failure_reason",
-                "attempts",
-                "ingest_run",
-                "heartbeat_at",
-            ]
-        )
-    return document
-
-
-class _Attempt:
-    """One attempt's hold on its document. Every write goes through :meth:`write`, an
-    ``UPDATE ... WHERE ingest_run = <this attempt>`` whose row count says whether the document
-    is still this attempt's; once it is not, ``lost`` is set for good."""
-
-    def __init__(self, document: Document) -> None:
-        self.document = document
-        self.run = document.ingest_run
-        self.lost = threading.Event()
-
-    def write(self, **fields: Any) -> bool:
-        """Apply ``fields`` if the document is still this attempt's; returns whether it was."""
-        if self.lost.is_set():
-            return False
-        updated = Document.objects.filter(pk=self.document.pk, ingest_run=self.run).update(**fields)
-        if updated != 1:
-            self.lost.set()
-        return updated == 1
-
-    def require(self, **fields: Any) -> None:
-        """:meth:`write`, raising :class:`_Superseded` when the document is no longer ours."""
-        if not self.write(**fields):
-            raise _Superseded
-
-
-class _Heartbeat:
-    """While the block runs, a side thread writes the attempt's heartbeat every
-    :func:`_heartbeat_interval` seconds, so that a long step (a slow parse, a slow embedding
-    batch) is never taken for a dead worker. A heartbeat that finds the document no longer the
-    attempt's sets ``lost``; the work stops at its next check."""
-
-    def __init__(self, attempt: _Attempt) -> None:
-        self.attempt = attempt
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"raggen-heartbeat-{attempt.document.pk}", daemon=True
-        )
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        # A heartbeat waiting on a database lock ends within the database's own timeout; the
-        # thread is a daemon, so even then the attempt does not wait for it past a minute.
-        self._thread.join(timeout=60)
-
-    def _beat(self) -> None:
-        try:
-            while not self._stop.wait(_heartbeat_interval()):
-                try:
-                    if not self.attempt.write(heartbeat_at=timezone.now()):
-                        logger.warning(
-                            "document %s: attempt %s no longer owns it; stopping",
-                            self.attempt.document.pk,
-                            self.attempt.run,
-                        )
-                        return
-                except DatabaseError:
-                    logger.warning("could not write a heartbeat", exc_info=True)
-        finally:
-            connections.close_all()  # this thread's own connections
-
-
 def _discard_chunks(document: Document) -> None:
     """Remove what an earlier, interrupted attempt left behind."""
     if Chunk.objects.filter(document=document).exists():
         remove_document(knowledge_base=document.knowledge_base, document_id=document.pk)
         Chunk.objects.filter(document=document).delete()
-
-
-class _Progress:
-    """Writes status, percent and heartbeat, and tells the browser; at most once a second
-    unless the stage changes. Raises :class:`_Superseded` when the document is no longer the
-    attempt's."""
-
-    def __init__(self, attempt: _Attempt) -> None:
-        self.attempt = attempt
-        self.manager = ProgressManager(attempt.document.knowledge_base_id)
-        self._last = 0.0
-        self._status = ""
-
-    def __call__(self, status: str, percent: int, pages_done: int | None = None) -> None:
-        now = time.monotonic()
-        if status == self._status and now - self._last < 1.0:
-            return
-        self._last, self._status = now, status
-        self.attempt.require(status=status, progress=percent, heartbeat_at=timezone.now())
-        self.manager.send(self.attempt.document.pk, status, percent, pages_done=pages_done)
 
 
 def _chunking_options(kb: KnowledgeBase) -> ChunkingOptions:
@@ -241,11 +106,11 @@ def _chunking_options(kb: KnowledgeBase) -> ChunkingOptions:
     )
 
 
-def _run(attempt: _Attempt) -> tuple[int, int | None]:
+def _run(attempt: Attempt) -> tuple[int, int | None]:
     """Read (in the child), chunk, embed and index; returns (chunk count, page count)."""
     document = attempt.document
     kb = document.knowledge_base
-    progress = _Progress(attempt)
+    progress = Progress(attempt)
     progress(DocumentStatus.EXTRACTING, 1)
     ordinal = pages_done = 0
     with Extraction(
@@ -272,7 +137,7 @@ def _run(attempt: _Attempt) -> tuple[int, int | None]:
     return ordinal, page_count or (pages_done if document.file_type == "pdf" else None)
 
 
-def _store(attempt: _Attempt, rows: list[Chunk], progress: _Progress) -> None:
+def _store(attempt: Attempt, rows: list[Chunk], progress: Progress) -> None:
     """Write a batch of chunk rows, in one transaction with the check that the document is
     still the attempt's (so a superseded attempt adds no row after the new one cleared them),
     then embed and index them."""
@@ -306,7 +171,7 @@ def _chunk_row(document: Document, draft: ChunkDraft, ordinal: int) -> Chunk:
     )
 
 
-def _finish(attempt: _Attempt, chunk_count: int, page_count: int | None) -> None:
+def _finish(attempt: Attempt, chunk_count: int, page_count: int | None) -> None:
     """Make the document searchable; a new version swaps with the old one atomically."""
     document = attempt.document
     attempt.require(heartbeat_at=timezone.now())
@@ -365,7 +230,7 @@ def mark_failed(
     return True
 
 
-def _queue_again(attempt: _Attempt, *, counted: bool) -> bool:
+def _queue_again(attempt: Attempt, *, counted: bool) -> bool:
     """Put the document back in the queue (a transient error, or this process stopping);
     an attempt that is not ``counted`` does not use up one of ``INGEST_MAX_ATTEMPTS``, and the
     document is due at the next sweep. Returns whether the document was still the attempt's."""
@@ -374,7 +239,7 @@ def _queue_again(attempt: _Attempt, *, counted: bool) -> bool:
         fields["updated_at"] = timezone.now()
     else:
         fields["attempts"] = F("attempts") - 1
-        fields["updated_at"] = timezone.now() - _stale_before()
+        fields["updated_at"] = timezone.now() - stale_before()
     return attempt.write(**fields)
 
 
@@ -390,14 +255,14 @@ def document_ingest(document_id: int) -> str:
     Raises :class:`TransientIngestError` only for errors worth retrying, so that the task
     retries with backoff.
     """
-    document = _claim(document_id)
+    document = claim(document_id)
     if document is None:
         return "skipped"
-    attempt = _Attempt(document)
-    with _Heartbeat(attempt):
+    attempt = Attempt(document)
+    with Heartbeat(attempt):
         try:
             return _attempt(attempt)
-        except _Superseded:
+        except Superseded:
             logger.warning(
                 "document %s: attempt %s was superseded; its work is dropped",
                 document.pk,
@@ -406,7 +271,7 @@ def document_ingest(document_id: int) -> str:
             return "superseded"
 
 
-def _attempt(attempt: _Attempt) -> str:
+def _attempt(attempt: Attempt) -> str:
     from documents.readers import UnreadableDocument
 
     document = attempt.document
@@ -421,16 +286,16 @@ def _attempt(attempt: _Attempt) -> str:
             return DocumentStatus.FAILED
         _finish(attempt, chunk_count, page_count)
         return DocumentStatus.INDEXED
-    except _Superseded:
+    except Superseded:
         raise
     except ExtractionCancelled:
         if attempt.lost.is_set():
-            raise _Superseded from None
+            raise Superseded from None
         logger.warning(
             "document %s: reading stopped as the process stops; queued again", document.pk
         )
         if not _queue_again(attempt, counted=False):
-            raise _Superseded from None
+            raise Superseded from None
         return "interrupted"
     except ParseTimeout as exc:
         logger.warning("document %s: reading stopped at the time limit (%s)", document.pk, exc)
@@ -451,7 +316,7 @@ def _attempt(attempt: _Attempt) -> str:
         if getattr(exc, "retryable", False):
             if document.attempts < settings.INGEST_MAX_ATTEMPTS:
                 if not _queue_again(attempt, counted=True):
-                    raise _Superseded from None
+                    raise Superseded from None
                 raise TransientIngestError(exc.message) from exc
             _fail(
                 attempt,
@@ -463,7 +328,7 @@ def _attempt(attempt: _Attempt) -> str:
     except (OperationalError, OSError) as exc:
         if document.attempts < settings.INGEST_MAX_ATTEMPTS:
             if not _queue_again(attempt, counted=True):
-                raise _Superseded from None
+                raise Superseded from None
             raise TransientIngestError(str(exc)) from exc
         _fail(
             attempt,
@@ -481,10 +346,10 @@ def _attempt(attempt: _Attempt) -> str:
     return DocumentStatus.FAILED
 
 
-def _fail(attempt: _Attempt, reason: str) -> None:
+def _fail(attempt: Attempt, reason: str) -> None:
     if not mark_failed(attempt.document, reason, run=attempt.run):
         attempt.lost.set()
-        raise _Superseded
+        raise Superseded
 
 
 def _stale(cutoff: datetime) -> Q:
@@ -508,7 +373,7 @@ def sweep_stale(*, requeue: Callable[[int], object], now: datetime | None = None
     one document: the queued task claims it only if its heartbeat is still stale.
     """
     now = now or timezone.now()
-    cutoff = now - _stale_before()
+    cutoff = now - stale_before()
     requeued: list[int] = []
     for document in Document.objects.filter(_stale(cutoff)).select_related("knowledge_base"):
         if document.attempts >= settings.INGEST_MAX_ATTEMPTS:

@@ -41,7 +41,7 @@ def _readable_filter(user: User) -> Q:
     return Q(owner_id=user_id) | Q(pk__in=shared)
 
 
-def knowledge_base_list_for_user(user: User) -> QuerySet[KnowledgeBase]:
+def knowledge_base_list_for_user(*, user: User) -> QuerySet[KnowledgeBase]:
     """The knowledge bases ``user`` may read (own and shared with them), each annotated with its
     current document count and ``user_role`` (``owner``, ``editor`` or ``viewer``).
 
@@ -70,7 +70,7 @@ def knowledge_base_list_for_user(user: User) -> QuerySet[KnowledgeBase]:
 
 
 def knowledge_base_get_for_user(
-    kb_id: int, user: User, *, edit: bool = False, manage: bool = False
+    *, kb_id: int, user: User, edit: bool = False, manage: bool = False
 ) -> KnowledgeBase:
     """The knowledge base ``kb_id`` if ``user`` may read it; with ``edit``, change its documents
     and settings (owner or editor); with ``manage``, delete or share it (owner only).
@@ -78,7 +78,7 @@ def knowledge_base_get_for_user(
     Raises :class:`NotFound` when it is missing or ``user`` has no access at all, so that ids do
     not leak, and :class:`PermissionDenied` when ``user`` can see it but not do this.
     """
-    kb = knowledge_base_list_for_user(user).filter(pk=kb_id).first()
+    kb = knowledge_base_list_for_user(user=user).filter(pk=kb_id).first()
     if kb is None:
         raise NotFound(_("Knowledge base not found."))
     _require(kb.user_role, edit=edit, manage=manage)  # type: ignore[attr-defined]
@@ -96,7 +96,7 @@ def _require(role: str, *, edit: bool, manage: bool) -> None:
         )
 
 
-def knowledge_base_role(kb: KnowledgeBase, user: User) -> str | None:
+def knowledge_base_role(*, kb: KnowledgeBase, user: User) -> str | None:
     """``user``'s role on ``kb``: ``owner``, ``editor``, ``viewer`` or ``None``."""
     if not user.is_authenticated:
         return None
@@ -106,7 +106,9 @@ def knowledge_base_role(kb: KnowledgeBase, user: User) -> str | None:
     return share.role if share else None
 
 
-def knowledge_base_ids_readable(user: User, knowledge_bases: QuerySet[KnowledgeBase]) -> list[int]:
+def knowledge_base_ids_readable(
+    *, user: User, knowledge_bases: QuerySet[KnowledgeBase]
+) -> list[int]:
     """The ids of ``knowledge_bases`` that ``user`` may still read, in id order, in one query
     (a conversation keeps its knowledge bases when sharing is withdrawn; retrieval must then
     skip them)."""
@@ -138,7 +140,7 @@ def knowledge_base_list_readable(
     return [kb for kb in rows if kb.owner_id == user.pk or kb.pk in shared]
 
 
-def knowledge_base_share_list(kb: KnowledgeBase) -> QuerySet[KnowledgeBaseShare]:
+def knowledge_base_share_list(*, kb: KnowledgeBase) -> QuerySet[KnowledgeBaseShare]:
     """Who ``kb`` is shared with, by user name."""
     return (
         KnowledgeBaseShare.objects.filter(knowledge_base=kb)
@@ -147,7 +149,7 @@ def knowledge_base_share_list(kb: KnowledgeBase) -> QuerySet[KnowledgeBaseShare]
     )
 
 
-def document_list_for_kb(kb: KnowledgeBase, *, status: str = "") -> QuerySet[Document]:
+def document_list_for_kb(*, kb: KnowledgeBase, status: str = "") -> QuerySet[Document]:
     """The current documents of ``kb`` (and new versions being built), newest first."""
     documents = Document.objects.filter(knowledge_base=kb).filter(
         Q(is_current=True) | Q(replaces__isnull=False)
@@ -157,7 +159,7 @@ def document_list_for_kb(kb: KnowledgeBase, *, status: str = "") -> QuerySet[Doc
     return documents.order_by("-created_at", "-id")
 
 
-def document_get_for_user(doc_id: int, user: User, *, edit: bool = False) -> Document:
+def document_get_for_user(*, doc_id: int, user: User, edit: bool = False) -> Document:
     """The document ``doc_id`` if ``user`` may read its knowledge base (``edit``: change it, as
     its owner or an editor). Raises :class:`NotFound` when there is no access at all and
     :class:`PermissionDenied` when a viewer asks to change it."""
@@ -172,10 +174,10 @@ def document_get_for_user(doc_id: int, user: User, *, edit: bool = False) -> Doc
     if document is None:
         raise NotFound(_("Document not found."))
     if edit:
-        role = knowledge_base_role(document.knowledge_base, user)
+        role = knowledge_base_role(kb=document.knowledge_base, user=user)
         _require(role or "", edit=True, manage=False)
     return document
 
 
-def chunk_list_for_document(document: Document) -> QuerySet[Chunk]:
+def chunk_list_for_document(*, document: Document) -> QuerySet[Chunk]:
     return Chunk.objects.filter(document=document).order_by("ordinal").defer("vector")

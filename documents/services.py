@@ -111,7 +111,7 @@ def knowledge_base_create(*, owner: User, name: str, **options: Any) -> Knowledg
     return kb
 
 
-def knowledge_base_update(kb: KnowledgeBase, **changes: Any) -> bool:
+def knowledge_base_update(*, kb: KnowledgeBase, **changes: Any) -> bool:
     """Apply ``changes`` to ``kb``. When a chunking setting or the encoder changed, every
     document is reindexed in the background (search keeps answering from the old chunks
     meanwhile; a new encoder's vectors replace the old index at once, never mixed with it).
@@ -135,12 +135,12 @@ def knowledge_base_update(kb: KnowledgeBase, **changes: Any) -> bool:
             _("You already have a knowledge base named %(name)r.") % {"name": kb.name}
         ) from None
     if changed & REINDEX_FIELDS:
-        knowledge_base_reindex(kb)
+        knowledge_base_reindex(kb=kb)
         return True
     return False
 
 
-def knowledge_base_delete(kb: KnowledgeBase) -> None:
+def knowledge_base_delete(*, kb: KnowledgeBase) -> None:
     """Delete ``kb`` with its documents, stored files, chunks and index files."""
     files = list(kb.documents.values_list("file", flat=True))
     kb_id = kb.pk
@@ -151,12 +151,12 @@ def knowledge_base_delete(kb: KnowledgeBase) -> None:
         stored_file_delete(name=name)
 
 
-def knowledge_base_reindex(kb: KnowledgeBase) -> int:
+def knowledge_base_reindex(*, kb: KnowledgeBase) -> int:
     """Reindex every current, indexed document of ``kb``; returns how many were queued."""
     count = 0
     for document in kb.documents.filter(is_current=True, status=DocumentStatus.INDEXED):
         try:
-            document_reindex(document)
+            document_reindex(document=document)
         except Conflict:  # replaced meanwhile by a version indexed now
             continue
         count += 1
@@ -431,13 +431,13 @@ def _announce(document: Document) -> None:
 # --- management ---------------------------------------------------------------------------------
 
 
-def document_reindex(document: Document) -> Document:
+def document_reindex(*, document: Document) -> Document:
     """Chunk and index ``document`` again (after a settings change) without a gap in search:
     a new version row over the same stored file is built, then swapped in."""
     if not document.is_current:
         raise Conflict(_("Only the current version of a document can be reindexed."))
     if document.status != DocumentStatus.INDEXED:
-        return document_retry(document)
+        return document_retry(document=document)
     with transaction.atomic():
         # A new version may have been swapped in (and this one deleted) since it was read: the
         # new row would then name a missing document (a 500 at commit).
@@ -461,7 +461,7 @@ def document_reindex(document: Document) -> Document:
     return fresh
 
 
-def document_retry(document: Document) -> Document:
+def document_retry(*, document: Document) -> Document:
     """Queue a failed (or stuck) document for ingestion again. An attempt still at work on
     it (a stuck one) loses the document: its writes are dropped from now on."""
     with transaction.atomic():

@@ -327,6 +327,11 @@ HYBRID_KEYWORD_WEIGHT = env_float("HYBRID_KEYWORD_WEIGHT", 1.0, minimum=0.0)
 # Usage analytics: an answer whose best retrieved passage has a lower cosine to the question found
 # "no good context" (listed in the admin, where the knowledge bases are thin).
 USAGE_GOOD_CONTEXT_SCORE = env_float("USAGE_GOOD_CONTEXT_SCORE", 0.3, minimum=-1.0)
+# Answers over knowledge bases whose best passage covers less than ANSWER_WEAK_PASSAGE of the
+# question's keyword weight say the documents do not answer and cite the closest passages, with
+# no provider asked (chat.pipeline.weak_context; 0.2 measured, docs/EVALUATION.md).
+ANSWER_REFUSE_WEAK = env_bool("ANSWER_REFUSE_WEAK", True)
+ANSWER_WEAK_PASSAGE = env_float("ANSWER_WEAK_PASSAGE", 0.2, minimum=0.0)
 APPROXIMATE_INDEX_THRESHOLD = env_int("APPROXIMATE_INDEX_THRESHOLD", 200_000, minimum=1)
 # FAISS threads for one query's vector search (0: every core). One is the default: a single
 # query is memory-bound, and on a busy machine OpenMP threads wait for each other (see

@@ -42,6 +42,7 @@ class UsageRecordAdmin(admin.ModelAdmin[UsageRecord]):
         "first_token_ms",
         "total_ms",
         "no_good_context",
+        "grounded_share",
     )
     list_filter = ("status", "provider", "no_good_context", "error_kind")
     search_fields = ("question", "user__username", "model", "error")
@@ -95,6 +96,7 @@ class UsageRecordAdmin(admin.ModelAdmin[UsageRecord]):
             "answers_chart": bar_chart(labels, [d.answers for d in days], [d.failed for d in days]),
             "tokens_chart": bar_chart(labels, [d.tokens for d in days]),
             "latency_chart": bar_chart(labels, [d.avg_total_ms or 0 for d in days]),
+            "grounded_chart": bar_chart(labels, [d.grounded_percent or 0 for d in days]),
             "users": _with_share(users),
             "models": _with_share(models),
             "errors_by_kind": selectors.usage_errors_by_kind(period=period),

@@ -63,6 +63,10 @@ class UsageRecord(models.Model):
     passages_retrieved = models.PositiveIntegerField(_("passages retrieved"), null=True, blank=True)
     best_score = models.FloatField(_("best retrieval score"), null=True, blank=True)
     no_good_context = models.BooleanField(_("no good context"), default=False)
+    # The share of the answer's sentences supported by the passages given to the model (the
+    # grounding check, chat.grounding); None: not checked (no passages, not complete, or no
+    # sentence counted). Here, not on the message: the analytics outlive it.
+    grounded_share = models.FloatField(_("supported sentences"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("usage record")

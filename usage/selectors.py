@@ -70,6 +70,8 @@ _TOTALS: dict[str, Any] = {
     "avg_total_ms": Avg("total_ms"),
     "avg_first_token_ms": Avg("first_token_ms"),
     "max_total_ms": Max("total_ms"),
+    # The mean share of supported sentences over the answers the grounding check counted.
+    "avg_grounded_share": Avg("grounded_share"),
 }
 
 
@@ -87,6 +89,13 @@ class Row:
     avg_total_ms: int | None
     avg_first_token_ms: int | None
     max_total_ms: int | None
+    avg_grounded_share: float | None = None
+
+    @property
+    def grounded_percent(self) -> int | None:
+        """The mean share of supported sentences, in whole percent (None: no answer checked)."""
+        share = self.avg_grounded_share
+        return None if share is None else round(share * 100)
 
     @property
     def tokens(self) -> int:
@@ -113,6 +122,7 @@ def _row(key: str, values: dict[str, Any]) -> Row:
         avg_total_ms=whole("avg_total_ms"),
         avg_first_token_ms=whole("avg_first_token_ms"),
         max_total_ms=whole("max_total_ms"),
+        avg_grounded_share=values.get("avg_grounded_share"),
     )
 
 
@@ -131,7 +141,7 @@ def usage_by_day(*, period: Period) -> list[Row]:
     )
     found = {r["day"]: r for r in rows}
     empty = dict.fromkeys(_TOTALS, 0) | dict.fromkeys(
-        ("avg_total_ms", "avg_first_token_ms", "max_total_ms")
+        ("avg_total_ms", "avg_first_token_ms", "max_total_ms", "avg_grounded_share")
     )
     return [_row(day.isoformat(), found.get(day, empty)) for day in period.days()]
 

@@ -52,6 +52,13 @@ def no_good_context(*, knowledge_base_ids: Sequence[int], retrieval: Retrieval) 
     return best is not None and best < good_context_threshold()
 
 
+def usage_mark_no_good_context(*, message_id: int) -> int:
+    """Mark the usage record of answer ``message_id`` as having found no good context: the
+    answer said the documents do not answer (``chat.pipeline.weak_context``, a keyword signal
+    that the dense cosine of :func:`no_good_context` does not see). Returns the rows marked."""
+    return UsageRecord.objects.filter(message_id=message_id).update(no_good_context=True)
+
+
 def usage_record_answer(
     *,
     record_id: int | None = None,
@@ -103,3 +110,10 @@ def usage_record_answer(
         return UsageRecord.objects.create(**values)
     record, _created = UsageRecord.objects.update_or_create(message_id=message_id, defaults=values)
     return record
+
+
+def usage_record_grounding(*, message_id: int, grounded_share: float | None) -> int:
+    """Record the share of supported sentences of the answer ``message_id`` (the grounding
+    check, run once the answer is saved). Returns the number of records updated (0: none, e.g.
+    the conversation was deleted meanwhile)."""
+    return UsageRecord.objects.filter(message_id=message_id).update(grounded_share=grounded_share)

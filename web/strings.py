@@ -31,6 +31,7 @@ def js_strings() -> dict[str, str]:
         "openOriginalNoPage": _("Open the original file"),
         "noDocument": _("The document of this passage was deleted."),
         "connectionLost": _("The connection was lost. Reload the page to continue."),
+        "notGrounded": _("Not found in the sources"),
         "failed": _("The answer failed."),
         "noTemplates": _("No prompt templates."),
         "usage": _("%(model)s · tokens: %(tokens)s · %(seconds)s s"),

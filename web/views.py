@@ -32,15 +32,17 @@ def chat(request: HttpRequest, conversation_id: int | None = None) -> HttpRespon
     conversation = None
     if conversation_id is not None:
         try:
-            conversation = chat_selectors.conversation_get_for_user(conversation_id, request.user)
+            conversation = chat_selectors.conversation_get_for_user(
+                conversation_id=conversation_id, user=request.user
+            )
         except NotFound as exc:
             raise Http404(exc.message) from exc
     conversations = list(
-        chat_selectors.conversation_list_for_user(request.user)[: _SIDEBAR_SIZE + 1]
+        chat_selectors.conversation_list_for_user(user=request.user)[: _SIDEBAR_SIZE + 1]
     )
     more_conversations = len(conversations) > _SIDEBAR_SIZE
     conversations = conversations[:_SIDEBAR_SIZE]
-    knowledge_bases = doc_selectors.knowledge_base_list_for_user(request.user)
+    knowledge_bases = doc_selectors.knowledge_base_list_for_user(user=request.user)
     default = default_provider_name()
     providers = [{**s.__dict__, "default": s.name == default} for s in provider_statuses()]
     state = {
@@ -82,7 +84,7 @@ def knowledge_base_list(request: HttpRequest) -> HttpResponse:
         request,
         "web/kb_list.html",
         {
-            "knowledge_bases": doc_selectors.knowledge_base_list_for_user(request.user),
+            "knowledge_bases": doc_selectors.knowledge_base_list_for_user(user=request.user),
             "split_rules": SplitRule.choices,
             "aggregations": Aggregation.choices,
             "encoders": encoder_choices(),
@@ -93,7 +95,7 @@ def knowledge_base_list(request: HttpRequest) -> HttpResponse:
 def knowledge_base_detail(request: HttpRequest, kb_id: int) -> HttpResponse:
     """One knowledge base: its documents with their progress, settings and the retrieval test."""
     try:
-        kb = doc_selectors.knowledge_base_get_for_user(kb_id, request.user)
+        kb = doc_selectors.knowledge_base_get_for_user(kb_id=kb_id, user=request.user)
     except NotFound as exc:
         raise Http404(exc.message) from exc
     role = kb.user_role  # type: ignore[attr-defined]
@@ -106,9 +108,9 @@ def knowledge_base_detail(request: HttpRequest, kb_id: int) -> HttpResponse:
             "is_owner": is_owner,
             "can_edit": role in ("owner", ShareRole.EDITOR),
             "role_label": ShareRole(role).label if role in ShareRole.values else "",
-            "shares": doc_selectors.knowledge_base_share_list(kb) if is_owner else [],
+            "shares": doc_selectors.knowledge_base_share_list(kb=kb) if is_owner else [],
             "share_roles": ShareRole.choices,
-            "documents": doc_selectors.document_list_for_kb(kb),
+            "documents": doc_selectors.document_list_for_kb(kb=kb),
             "split_rules": SplitRule.choices,
             "aggregations": Aggregation.choices,
             "encoders": encoder_choices(),
@@ -120,10 +122,10 @@ def knowledge_base_detail(request: HttpRequest, kb_id: int) -> HttpResponse:
 def document_detail(request: HttpRequest, doc_id: int) -> HttpResponse:
     """One document: its metadata, a link to the original file and its chunks, paginated."""
     try:
-        document = doc_selectors.document_get_for_user(doc_id, request.user)
+        document = doc_selectors.document_get_for_user(doc_id=doc_id, user=request.user)
     except NotFound as exc:
         raise Http404(exc.message) from exc
-    chunks = Paginator(doc_selectors.chunk_list_for_document(document), _CHUNKS_PER_PAGE)
+    chunks = Paginator(doc_selectors.chunk_list_for_document(document=document), _CHUNKS_PER_PAGE)
     return _page(
         request,
         "web/document.html",

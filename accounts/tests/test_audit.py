@@ -55,8 +55,8 @@ def test_signing_out_is_recorded(alice_client, alice):
 def test_creating_and_revoking_a_token_are_recorded(alice, rf):
     request = rf.post("/", REMOTE_ADDR="192.0.2.7")
     token, plaintext = api_token_create(user=alice, name="CI", scope="write", request=request)
-    api_token_revoke(token, actor=alice, request=request)
-    api_token_revoke(token, actor=alice, request=request)
+    api_token_revoke(token=token, actor=alice, request=request)
+    api_token_revoke(token=token, actor=alice, request=request)
 
     created = _only(AuditAction.TOKEN_CREATED)
     revoked = _only(AuditAction.TOKEN_REVOKED)
@@ -106,7 +106,7 @@ def test_deleting_a_knowledge_base_is_recorded_with_its_documents(alice):
     kb = make_kb(alice, "Handbook")
     make_document(kb, "guide")
 
-    document_services.knowledge_base_delete(kb)
+    document_services.knowledge_base_delete(kb=kb)
 
     assert _only(AuditAction.KNOWLEDGE_BASE_DELETED).details["owner_id"] == alice.pk
     assert _only(AuditAction.DOCUMENT_DELETED).target.startswith("guide")
@@ -115,7 +115,7 @@ def test_deleting_a_knowledge_base_is_recorded_with_its_documents(alice):
 def test_an_anonymous_actor_is_recorded_as_none(rf):
     from django.contrib.auth.models import AnonymousUser
 
-    event = audit(AuditAction.SHARING_CHANGED, actor=AnonymousUser(), target="kb 1")
+    event = audit(action=AuditAction.SHARING_CHANGED, actor=AnonymousUser(), target="kb 1")
 
     assert event.actor is None
 
@@ -137,7 +137,7 @@ def test_a_user_who_is_not_staff_cannot_see_the_audit_list(alice_client):
 def test_staff_see_the_audit_list_read_only(client, alice, bob):
     bob.is_staff = True
     bob.save()
-    audit(AuditAction.LOGIN, actor=alice, target="alice")
+    audit(action=AuditAction.LOGIN, actor=alice, target="alice")
     client.force_login(bob)
 
     listing = client.get("/admin/accounts/auditevent/?action=login")

@@ -64,7 +64,7 @@ def test_an_expired_token_gets_401_saying_so(api_client, expired_token):
 
 
 def test_a_revoked_token_gets_401_saying_so(api_client, write_token):
-    api_token_revoke(write_token[0])
+    api_token_revoke(token=write_token[0])
 
     response = api_client.get("/api/v1/knowledge-bases", **bearer(write_token[1]))
 

@@ -10,7 +10,6 @@ the partial text and the reason. :func:`answer_stop` cancels it explicitly.
 from __future__ import annotations
 
 from chat.services._answers import (
-    INTERRUPTED_REASON,
     STOPPED_REASON,
     answer_follow,
     answer_running,
@@ -32,6 +31,7 @@ from chat.services._templates import (
     prompt_template_update,
     template_placeholders,
 )
+from chat.services._turns import INTERRUPTED_REASON
 
 __all__ = [
     "INTERRUPTED_REASON",

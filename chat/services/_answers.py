@@ -7,37 +7,42 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
-from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from chat import selectors
-from chat.events import ChatEvent, DoneEvent, error_event
+from chat import grounding, selectors
+from chat.events import ChatEvent, DoneEvent, GroundingEvent, error_event
 from chat.models import (
-    Conversation,
     Message,
     MessageStatus,
-    Role,
 )
-from chat.pipeline import AnswerRequest, GenerationParams, answer_stream, with_passages
-from chat.services._conversations import conversation_update, title_from_question
+from chat.pipeline import (
+    NO_ANSWER_FINISH,
+    answer_stream,
+)
 from chat.services._finish import _Outcome, message_finish
+from chat.services._grounding import (
+    grounding_passages,
+    grounding_wanted,
+    message_grounding_record,
+)
 from chat.services._runs import Run, runs
-from core.errors import ApplicationError, Conflict, InvalidInput, NotFound
-from documents.models import KnowledgeBase
-from documents.selectors import knowledge_base_list_readable
-from providers.base import ChatMessage
+from chat.services._turns import (
+    _Saved,
+)
+
+# Re-exported explicitly: the tests replace them here, where the answer path looks them up.
+from chat.services._turns import _Turn as _Turn
+from chat.services._turns import _turn_prepare_and_retrieve as _turn_prepare_and_retrieve
+from chat.services._turns import _turn_record as _turn_record
+from core.errors import ApplicationError, Conflict
 from providers.errors import ProviderError
-from providers.registry import default_provider_name
-from usage.models import UsageRecord
-from usage.quotas import quota_release, quota_reserve
+from usage.quotas import quota_release
+from usage.services import usage_mark_no_good_context
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -49,221 +54,6 @@ logger = logging.getLogger(__name__)
 
 SAVE_EVERY = 0.5  # seconds between saves of a streaming answer
 STOPPED_REASON = gettext_noop("Stopped by the user.")
-INTERRUPTED_REASON = gettext_noop("The server stopped while writing this answer.")
-
-
-@dataclass(frozen=True)
-class _Turn:
-    """A question checked and its answer's request built, nothing written yet (a regenerated
-    answer's question is already saved: ``question_id``)."""
-
-    conversation_id: int
-    user_id: int
-    request: AnswerRequest
-    question_id: int | None = None
-    title: str = ""  # the conversation's title to set, when it has none
-    reservation_id: int | None = None  # the quota's reservation (a usage record), if any
-
-
-@dataclass(frozen=True)
-class _Saved:
-    user_message_id: int
-    message_id: int
-
-
-# A message as the checks and the history read it: pk, role, content, status, updated_at.
-_Row = tuple[int, str, str, str, datetime]
-
-
-def _messages(conversation: Conversation) -> list[_Row]:
-    """The conversation's messages, oldest first: one query read by the stale check and by
-    the history."""
-    rows = Message.objects.filter(conversation_id=conversation.pk).order_by("created_at", "id")
-    return list(rows.values_list("pk", "role", "content", "status", "updated_at"))
-
-
-def _history(messages: list[_Row], before_id: int | None) -> tuple[ChatMessage, ...]:
-    """``messages`` (see :func:`_messages`) before ``before_id`` (None: all) as the model's
-    history: no failed answer, none left streaming, no empty message."""
-    unfinished = (MessageStatus.FAILED, MessageStatus.STREAMING)
-    return tuple(
-        ChatMessage("user" if role == Role.USER else "assistant", content)
-        for pk, role, content, status, _updated in messages
-        if content
-        and (before_id is None or pk < before_id)
-        and not (role == Role.ASSISTANT and status in unfinished)
-    )
-
-
-def _fail_stale_answers(conversation: Conversation, messages: list[_Row]) -> None:
-    """Mark answers left ``streaming`` by a process that died as failed (their quota
-    reservations are given back); raises ``Conflict`` when one may still be streaming elsewhere.
-    ``messages``: the conversation's (see :func:`_messages`); no query when none streams."""
-    rows = [
-        (pk, updated)
-        for pk, _role, _content, status, updated in messages
-        if status == MessageStatus.STREAMING
-    ]
-    if not rows:
-        return
-    stale_before = timezone.now() - timedelta(seconds=settings.LLM_READ_TIMEOUT + 30)
-    if any(updated_at >= stale_before for _pk, updated_at in rows):
-        raise Conflict(_("An answer is still being written in this conversation; stop it first."))
-    stale = [pk for pk, _updated in rows]
-    streaming = Message.objects.filter(conversation=conversation, status=MessageStatus.STREAMING)
-    with transaction.atomic():
-        streaming.filter(pk__in=stale).update(status=MessageStatus.FAILED, error=INTERRUPTED_REASON)
-        UsageRecord.objects.filter(message_id__in=stale, status=MessageStatus.STREAMING).update(
-            status=MessageStatus.FAILED, error=INTERRUPTED_REASON, error_kind="interrupted"
-        )
-
-
-def _question_for_regenerate(conversation: Conversation) -> Message:
-    last = Message.objects.filter(conversation=conversation).order_by("-created_at", "-id").first()
-    if last is not None and last.role == Role.ASSISTANT:
-        last.delete()
-        last = (
-            Message.objects.filter(conversation=conversation).order_by("-created_at", "-id").first()
-        )
-    if last is None or last.role != Role.USER:
-        raise InvalidInput(_("There is no question to answer again."))
-    return last
-
-
-def _turn_prepare(
-    *,
-    user: User,
-    conversation_id: int,
-    content: str,
-    regenerate: bool,
-    provider: str | None,
-    model: str | None,
-    params: Mapping[str, Any] | None,
-) -> tuple[_Turn, list[KnowledgeBase]]:
-    """Check the question, reserve its answer in the user's daily quota, and build its
-    answer's request: a handful of reads, and writes only for the reservation (with a limit)
-    and what the checks themselves change (stale answers failed, a regenerated answer deleted,
-    new settings). Returns the turn and the rows of its knowledge bases (for retrieval). The
-    question and answer rows are :func:`_turn_record`'s, which runs while the provider is
-    asked. Raises ``NotFound``, ``Conflict``, ``InvalidInput`` and the quota's error; a
-    question refused leaves no trace (its reservation is given back)."""
-    conversation = selectors.conversation_get_for_user(conversation_id, user, prefetch=False)
-    if not regenerate and not content.strip():
-        raise InvalidInput(_("The message is empty."))
-    messages = _messages(conversation)
-    _fail_stale_answers(conversation, messages)  # first: it gives back their reservations
-    # Before anything else is written, and before the provider is asked.
-    reservation = quota_reserve(
-        user=user,
-        provider=conversation.provider or default_provider_name(),
-        conversation_id=conversation.pk,
-        question=content,
-    )
-    try:
-        turn, knowledge_bases = _turn_build(
-            conversation,
-            messages,
-            user=user,
-            content=content,
-            regenerate=regenerate,
-            provider=provider,
-            model=model,
-            params=params,
-        )
-    except BaseException:
-        quota_release(reservation_id=reservation)
-        raise
-    return replace(turn, reservation_id=reservation), knowledge_bases
-
-
-def _turn_build(
-    conversation: Conversation,
-    messages: list[_Row],
-    *,
-    user: User,
-    content: str,
-    regenerate: bool,
-    provider: str | None,
-    model: str | None,
-    params: Mapping[str, Any] | None,
-) -> tuple[_Turn, list[KnowledgeBase]]:
-    question_id: int | None = None
-    changes = regenerate or provider is not None or model is not None or params is not None
-    # A plain question writes nothing here (its reservation is written before, with a limit):
-    # no transaction, which on SQLite would take the write lock.
-    with transaction.atomic() if changes else contextlib.nullcontext():
-        if provider is not None or model is not None or params is not None:
-            conversation_update(
-                conversation, user=user, provider=provider, model=model, params=params
-            )
-        if regenerate:
-            question = _question_for_regenerate(conversation)
-            question_id, content = question.pk, question.content
-    documents = selectors.conversation_document_ids(conversation_id=conversation.pk)
-    # Only those the owner may still read: sharing can be withdrawn after attaching.
-    knowledge_bases = knowledge_base_list_readable(
-        user=user, knowledge_bases=conversation.knowledge_bases.all()
-    )
-    request = AnswerRequest(
-        question=content,
-        provider=conversation.provider or default_provider_name(),
-        model=conversation.model,
-        params=GenerationParams.from_mapping(conversation.params),
-        history=_history(messages, question_id),
-        knowledge_base_ids=tuple(kb.pk for kb in knowledge_bases),
-        document_ids=tuple(documents) if documents else None,
-        instructions=conversation.system_prompt,
-    )
-    title = "" if conversation.title else title_from_question(content)
-    turn = _Turn(conversation.pk, int(user.pk or 0), request, question_id, title)
-    return turn, knowledge_bases
-
-
-def _turn_prepare_and_retrieve(**options: Any) -> _Turn:
-    """:func:`_turn_prepare`, then retrieval in the same database round trip, outside its
-    transaction, over the knowledge base rows it read. A retrieval error is left to the
-    answer's task, which retries and fails the answer with the reason (the question is saved
-    by then)."""
-    turn, knowledge_bases = _turn_prepare(**options)
-    try:
-        request = with_passages(turn.request, knowledge_bases=knowledge_bases)
-        return replace(turn, request=request)
-    except Exception:
-        logger.warning("retrieval in conversation %s failed", turn.conversation_id, exc_info=True)
-        return turn
-
-
-@transaction.atomic
-def _turn_record(turn: _Turn) -> _Saved:
-    """Save the question (unless regenerated) and the answer's row, ``streaming``, in one
-    transaction. Raises ``NotFound`` when the conversation was deleted meanwhile."""
-    now = timezone.now()
-    conversations = Conversation.objects.filter(pk=turn.conversation_id)
-    if turn.title:
-        conversations.filter(title="").update(title=turn.title)
-    if not conversations.update(updated_at=now):
-        raise NotFound(_("The conversation was deleted."))
-    request = turn.request
-    answer = Message(
-        conversation_id=turn.conversation_id,
-        role=Role.ASSISTANT,
-        status=MessageStatus.STREAMING,
-        provider=request.provider,
-        model=request.model,
-        params=request.params.as_dict(),
-    )
-    if turn.question_id is not None:
-        answer.save()
-        saved = _Saved(turn.question_id, answer.pk)
-    else:
-        question = Message(
-            conversation_id=turn.conversation_id, role=Role.USER, content=request.question
-        )
-        Message.objects.bulk_create([question, answer])  # ids in this order: the question first
-        saved = _Saved(question.pk, answer.pk)
-    if turn.reservation_id is not None:  # so that a process that dies gives it back later
-        UsageRecord.objects.filter(pk=turn.reservation_id).update(message_id=answer.pk)
-    return saved
 
 
 def _save_partial(message_id: int, text: str) -> bool:
@@ -351,6 +141,16 @@ async def _stream_into(release: _Release, outcome: _Outcome) -> None:
             release.publish(event)
 
 
+def _finish(message_id: int, outcome: _Outcome, turn: _Turn) -> None:
+    """:func:`message_finish`; an answer that said the documents do not answer (the pipeline's
+    weak-passage rule) is then marked as having found no good context in its usage record,
+    written by then (on commit, in autocommit mode)."""
+    message_finish(message_id=message_id, outcome=outcome, turn=turn)
+    usage = outcome.usage
+    if usage is not None and usage["finish_reason"] == NO_ANSWER_FINISH:
+        usage_mark_no_good_context(message_id=message_id)
+
+
 async def _answer(run: Run, turn: _Turn) -> None:
     """The detached task: save the question and the answer's row while the provider is asked,
     stream, save, and always finish the message and the listeners."""
@@ -385,9 +185,7 @@ async def _answer(run: Run, turn: _Turn) -> None:
             outcome.citations = None
         try:
             if saved is not None:
-                await database_sync_to_async(message_finish)(
-                    message_id=saved.message_id, outcome=outcome, turn=turn
-                )
+                await database_sync_to_async(_finish)(saved.message_id, outcome, turn)
             elif turn.reservation_id is not None:  # no question saved: no answer either
                 await database_sync_to_async(quota_release)(reservation_id=turn.reservation_id)
         except Exception:
@@ -400,7 +198,32 @@ async def _answer(run: Run, turn: _Turn) -> None:
                 "status": str(outcome.status) if saved is not None else MessageStatus.FAILED,
             }
             run.publish(done)
+            if saved is not None and grounding_wanted(
+                provider=turn.request.provider,
+                complete=outcome.status == MessageStatus.COMPLETE,
+                sources=outcome.sources,
+                refused=outcome.usage is not None
+                and outcome.usage["finish_reason"] == NO_ANSWER_FINISH,
+            ):
+                grounded = await _ground(saved.message_id, outcome, turn)
+                if grounded is not None:
+                    run.publish(grounded)
             run.publish(None)
+
+
+async def _ground(message_id: int, outcome: _Outcome, turn: _Turn) -> GroundingEvent | None:
+    """The grounding check of a saved, complete answer, on a worker thread (not the database
+    thread), stored, and its event; None when it could not be (logged: the answer stands)."""
+    try:
+        passages = grounding_passages(sources=outcome.sources, retrieved=turn.request.passages)
+        report = await asyncio.to_thread(grounding.check, answer=outcome.text, passages=passages)
+        event: GroundingEvent | None = await database_sync_to_async(message_grounding_record)(
+            message_id=message_id, report=report
+        )
+        return event
+    except Exception:
+        logger.exception("grounding check of message %s failed", message_id)
+        return None
 
 
 async def message_send(
@@ -415,7 +238,8 @@ async def message_send(
 ) -> AsyncGenerator[ChatEvent, None]:
     """Ask ``content`` in the conversation (``regenerate``: answer the last question again,
     replacing the last answer), and yield the answer's events: ``start``, ``sources``,
-    ``delta``s, then ``citations`` and ``usage`` (or ``error``), and always ``done``.
+    ``delta``s, then ``citations`` and ``usage`` (or ``error``), and always ``done``; after it,
+    a complete answer given passages has its ``grounding`` (checked once it is saved).
 
     ``provider``/``model``/``params`` given change the conversation for this and later
     answers. The question is saved before the answer starts; the answer is saved while it
@@ -474,7 +298,7 @@ def _release_unused(preparing: asyncio.Future[_Turn]) -> None:
         task.add_done_callback(_releasing.discard)
 
 
-def answer_running(conversation_id: int) -> bool:
+def answer_running(*, conversation_id: int) -> bool:
     """Whether this process is writing an answer in the conversation (no access check: it
     reveals nothing but to the owner, whose access the caller has checked)."""
     run = runs.get(conversation_id)
@@ -518,7 +342,7 @@ def _stop_elsewhere(conversation_id: int) -> int:
 async def conversation_check(*, user: User, conversation_id: int) -> None:
     """Raises ``NotFound`` unless the conversation is ``user``'s (a websocket's connect)."""
     await database_sync_to_async(selectors.conversation_get_for_user)(
-        conversation_id, user, prefetch=False
+        conversation_id=conversation_id, user=user, prefetch=False
     )
 
 
@@ -533,7 +357,7 @@ async def answer_stop(*, user: User, conversation_id: int) -> bool:
     return bool(await database_sync_to_async(_stop_elsewhere)(conversation_id))
 
 
-async def answer_wait(conversation_id: int) -> None:
+async def answer_wait(*, conversation_id: int) -> None:
     """Wait until the answer running in this process for the conversation is saved (tests,
     shutdown)."""
     run = runs.get(conversation_id)

@@ -28,7 +28,7 @@ TITLE_CHARS = 80
 PARAM_KEYS = ("temperature", "max_tokens", "top_k")
 
 
-def title_from_question(question: str) -> str:
+def title_from_question(*, question: str) -> str:
     """The first words of ``question``, at most ``TITLE_CHARS`` characters."""
     text = " ".join(question.split())
     if len(text) <= TITLE_CHARS:
@@ -61,7 +61,10 @@ def _set_sources(
     knowledge_base_ids: Iterable[int],
     document_ids: Iterable[int],
 ) -> None:
-    kbs = [knowledge_base_get_for_user(kb_id, user) for kb_id in dict.fromkeys(knowledge_base_ids)]
+    kbs = [
+        knowledge_base_get_for_user(kb_id=kb_id, user=user)
+        for kb_id in dict.fromkeys(knowledge_base_ids)
+    ]
     wanted = set(document_ids)
     documents = list(Document.objects.filter(pk__in=wanted, knowledge_base__in=kbs))
     if len(documents) != len(wanted):
@@ -89,7 +92,7 @@ def conversation_create(
     see and ``InvalidInput`` for an unknown provider or a document outside the knowledge bases.
     """
     template = (
-        selectors.prompt_template_get_for_user(template_id, owner)
+        selectors.prompt_template_get_for_user(template_id=template_id, user=owner)
         if template_id is not None
         else None
     )
@@ -111,8 +114,8 @@ def conversation_create(
 
 @transaction.atomic
 def conversation_update(
-    conversation: Conversation,
     *,
+    conversation: Conversation,
     user: User,
     title: str | None = None,
     knowledge_base_ids: Iterable[int] | None = None,
@@ -147,7 +150,7 @@ def conversation_update(
     return conversation
 
 
-def conversation_delete(conversation: Conversation) -> None:
+def conversation_delete(*, conversation: Conversation) -> None:
     """Delete the conversation with its messages and citations; a running answer is stopped."""
     run = runs.get(conversation.pk)
     if run is not None:

@@ -21,7 +21,7 @@ from documents.models import Chunk, Document
 from usage.services import retrieval_of, usage_record_answer
 
 if TYPE_CHECKING:
-    from chat.services._answers import _Turn
+    from chat.services._turns import _Turn
 
 
 @dataclass

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     User = AbstractBaseUser | AnonymousUser
 
 
-def template_placeholders(body: str) -> list[str]:
+def template_placeholders(*, body: str) -> list[str]:
     """The ``{names}`` in ``body``, in order, each once. Raises ``InvalidInput`` for a malformed
     body (a lone brace, a positional ``{}``)."""
     try:
@@ -39,7 +39,7 @@ def prompt_template_create(
 ) -> PromptTemplate:
     """A personal template. Raises ``InvalidInput`` for a malformed body and ``Conflict`` when
     the owner already has a template of that name."""
-    template_placeholders(body)
+    template_placeholders(body=body)
     if PromptTemplate.objects.filter(owner_id=_user_id(owner), name=name).exists():
         raise Conflict(_("You already have a template called %(name)r.") % {"name": name})
     template = PromptTemplate(
@@ -51,15 +51,15 @@ def prompt_template_create(
 
 
 def prompt_template_update(
-    template: PromptTemplate,
     *,
+    template: PromptTemplate,
     name: str | None = None,
     body: str | None = None,
     params: Mapping[str, Any] | None = None,
 ) -> PromptTemplate:
     """Change a personal template (``None``: unchanged). Raises like the creation."""
     if body is not None:
-        template_placeholders(body)
+        template_placeholders(body=body)
         template.body = body
     if name is not None and name != template.name:
         if PromptTemplate.objects.filter(owner_id=template.owner_id, name=name).exists():
@@ -72,10 +72,10 @@ def prompt_template_update(
     return template
 
 
-def prompt_template_render(template: PromptTemplate, values: Mapping[str, str]) -> str:
+def prompt_template_render(*, template: PromptTemplate, values: Mapping[str, str]) -> str:
     """The template's body with its placeholders filled. Raises ``InvalidInput`` naming the
     placeholders without a value."""
-    missing = [name for name in template_placeholders(template.body) if name not in values]
+    missing = [name for name in template_placeholders(body=template.body) if name not in values]
     if missing:
         raise InvalidInput(
             _("Fill in %(names)s.") % {"names": ", ".join(missing)}, {"missing": missing}

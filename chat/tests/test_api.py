@@ -199,11 +199,11 @@ async def test_stream_true_answers_server_sent_events_read_by_the_async_client(
 
     events = parse_sse(body)
     assert [e["type"] for e in events] == (
-        ["start", "sources", "delta", "delta", "delta", "citations", "usage", "done"]
+        ["start", "sources", "delta", "delta", "delta", "citations", "usage", "done", "grounding"]
     )
     assert "".join(e["text"] for e in events if e["type"] == "delta") == "Paid in 30 days [1]."
     assert [c["page"] for c in events[5]["citations"]] == [1]
-    assert events[-1]["status"] == "complete"
+    assert events[-2]["status"] == "complete"
     message = await Message.objects.aget(pk=events[0]["message_id"])
     assert message.status == MessageStatus.COMPLETE and message.content == "Paid in 30 days [1]."
 
@@ -309,3 +309,58 @@ def test_the_openapi_schema_lists_the_chat_endpoints(alice_client):
         f"{API}/conversations/{{conversation_id}}/export",
         f"{API}/prompt-templates/{{template_id}}/render",
     } <= set(paths)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_stream_frames_the_grounding_event_after_done(async_client, alice, openai_fake):
+    from asgiref.sync import sync_to_async
+
+    invented = "The finance director Margaret Thornton signs every invoice by hand."
+    openai_fake.script = Script(tokens=["Invoices are paid within 30 days [1]. ", invented])
+    kb = await sync_to_async(make_indexed_kb)(alice)
+    conversation = await sync_to_async(make_conversation)(alice, kb, provider="openai")
+    await async_client.aforce_login(alice)
+
+    response = await async_client.post(
+        f"{API}/conversations/{conversation.pk}/messages",
+        {"content": "When are invoices paid?", "stream": True},
+        content_type="application/json",
+    )
+    body = "".join(
+        [c.decode() if isinstance(c, bytes) else c async for c in response.streaming_content]
+    )
+
+    done, grounding = body.strip().split("\n\n")[-2:]
+    assert done.startswith("event: done\n")
+    message = await Message.objects.aget(pk=parse_sse(body)[0]["message_id"])
+    start = message.content.index(invented)
+    assert grounding == "event: grounding\ndata: " + json.dumps(
+        {
+            "type": "grounding",
+            "message_id": message.pk,
+            "supported_share": 0.5,
+            "unsupported": [{"start": start, "end": start + len(invented)}],
+        }
+    )
+
+
+@pytest.mark.django_db
+def test_the_messages_carry_their_stored_grounding_report(alice_client, alice):
+    conversation = make_conversation(alice)
+    Message.objects.create(conversation=conversation, role=Role.USER, content="When?")
+    report = {
+        "supported_share": 0.5,
+        "counted": 2,
+        "supported": 1,
+        "unsupported": [{"start": 20, "end": 41}],
+    }
+    Message.objects.create(
+        conversation=conversation,
+        role=Role.ASSISTANT,
+        content="Within 30 days [1]. Signed by Margaret.",
+        grounding=report,
+    )
+
+    page = alice_client.get(f"{API}/conversations/{conversation.pk}/messages").json()
+
+    assert [m["grounding"] for m in page["items"]] == [None, report]

@@ -126,7 +126,7 @@ async def test_disconnecting_mid_answer_does_not_stop_the_answer_from_being_save
     start = await comm.receive_json_from(timeout=5)
 
     await comm.disconnect()
-    await services.answer_wait(conversation.pk)
+    await services.answer_wait(conversation_id=conversation.pk)
 
     message = await db(Message.objects.get)(pk=start["message_id"])
     assert (message.status, message.content) == (MessageStatus.COMPLETE, "".join(tokens))
@@ -196,4 +196,26 @@ async def test_a_request_refused_before_it_starts_ends_with_error_then_done(alic
     assert [e["type"] for e in events] == ["error", "done"]
     assert events[0]["message"] == "There is no question to answer again."
     assert events[1] == {"type": "done", "message_id": None, "status": "failed"}
+    await comm.disconnect()
+
+
+async def test_the_grounding_event_follows_done_over_the_socket(alice, kb, openai_fake):
+    invented = "The finance director Margaret Thornton signs every invoice by hand."
+    openai_fake.script = Script(tokens=["Invoices are paid within 30 days [1]. ", invented])
+    conversation = await db(make_conversation)(alice, kb, provider="openai")
+    comm = communicator(alice, conversation.pk)
+    assert (await comm.connect())[0]
+
+    await comm.send_json_to({"type": "send", "content": "When are invoices paid?"})
+    events = await receive_until_done(comm)
+    grounding = await comm.receive_json_from(timeout=10)
+
+    message = await db(Message.objects.get)(pk=events[0]["message_id"])
+    start = message.content.index(invented)
+    assert grounding == {
+        "type": "grounding",
+        "message_id": message.pk,
+        "supported_share": 0.5,
+        "unsupported": [{"start": start, "end": start + len(invented)}],
+    }
     await comm.disconnect()

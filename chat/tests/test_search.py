@@ -15,7 +15,7 @@ API = "/api/v1"
 
 
 def _titles(user: Any, query: str) -> set[str]:
-    return {c.title for c in conversation_list_for_user(user, query=query)}
+    return {c.title for c in conversation_list_for_user(user=user, query=query)}
 
 
 @pytest.fixture

@@ -125,7 +125,7 @@ async def test_stop_mid_stream_keeps_the_partial_answer_as_stopped(alice, kb, op
     events: list[Any] = []
 
     async for event in services.message_send(
-        user=alice, conversation_id=conversation.pk, content="Tell me everything"
+        user=alice, conversation_id=conversation.pk, content="Tell me everything about invoices"
     ):
         events.append(event)
         if event["type"] == "delta" and len([e for e in events if e["type"] == "delta"]) == 3:
@@ -172,14 +172,16 @@ async def test_a_client_that_goes_away_does_not_stop_the_answer_from_being_saved
     tokens = [f"t{i} " for i in range(10)]
     openai_fake.script = Script(tokens=tokens, token_delay=0.05)
     conversation = await db(make_conversation)(alice, kb, provider="openai")
-    stream = services.message_send(user=alice, conversation_id=conversation.pk, content="Q")
+    stream = services.message_send(
+        user=alice, conversation_id=conversation.pk, content="When are invoices paid?"
+    )
     start = await anext(stream)
     async for event in stream:
         if event["type"] == "delta":
             break
     await stream.aclose()  # the browser went away
 
-    await services.answer_wait(conversation.pk)
+    await services.answer_wait(conversation_id=conversation.pk)
 
     assert start["type"] == "start"
     message = await db(Message.objects.get)(pk=start["message_id"])
@@ -213,7 +215,7 @@ async def test_a_second_question_while_answering_is_refused(alice, openai_fake):
         await ask(alice, conversation.pk, "Q2")
 
     await first.aclose()
-    await services.answer_wait(conversation.pk)
+    await services.answer_wait(conversation_id=conversation.pk)
 
 
 async def test_regenerate_replaces_the_last_answer_and_records_the_new_provider(alice, openai_fake):
@@ -315,7 +317,7 @@ async def test_deleting_a_conversation_mid_answer_stops_it_without_errors(
     while (await anext(stream))["type"] != "delta":
         pass
 
-    await db(services.conversation_delete)(conversation)
+    await db(services.conversation_delete)(conversation=conversation)
     events: list[Any] = [e async for e in stream]
 
     assert events[-1]["status"] == "stopped"
@@ -419,7 +421,7 @@ async def test_the_question_is_saved_while_the_provider_is_already_asked(
 
     assert provider_asked_first.is_set()
     types = [e["type"] for e in events]
-    assert types[:3] == ["start", "sources", "delta"] and types[-1] == "done"
+    assert types[:3] == ["start", "sources", "delta"] and types[-2:] == ["done", "grounding"]
     message = await db(answer_of)(events)
     assert message.status == MessageStatus.COMPLETE and message.content == "Within 30 days [1]."
     question = await db(Message.objects.get)(pk=events[0]["user_message_id"])
@@ -448,7 +450,7 @@ async def test_a_conversation_deleted_before_its_question_is_saved_ends_with_an_
     assert "deleted" in events[0]["message"]
     assert events[1] == {"type": "done", "message_id": None, "status": "failed"}
     assert not await db(Message.objects.exists)()
-    assert not services.answer_running(conversation.pk)
+    assert not services.answer_running(conversation_id=conversation.pk)
 
 
 async def test_stopped_before_its_rows_are_saved_the_answer_is_still_saved_as_stopped(

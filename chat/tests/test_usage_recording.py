@@ -135,14 +135,16 @@ async def test_answers_through_the_gigachat_and_yandex_fakes_record_their_usage(
 async def test_a_stopped_answer_is_recorded_as_stopped(alice, kb, openai_fake):
     openai_fake.script = Script(tokens=[f"w{i} " for i in range(50)], token_delay=0.05)
     conversation = await db(make_conversation)(alice, kb, provider="openai")
-    stream = services.message_send(user=alice, conversation_id=conversation.pk, content="Q?")
+    stream = services.message_send(
+        user=alice, conversation_id=conversation.pk, content="When are invoices paid?"
+    )
     start = await anext(stream)
     assert start["type"] == "start"
     while (await anext(stream))["type"] != "delta":
         pass
 
     assert await services.answer_stop(user=alice, conversation_id=conversation.pk)
-    await services.answer_wait(conversation.pk)
+    await services.answer_wait(conversation_id=conversation.pk)
     await stream.aclose()
 
     record = await db(UsageRecord.objects.get)(message_id=start["message_id"])

@@ -62,7 +62,10 @@ def embed_texts(request: HttpRequest, payload: EmbedIn) -> EmbedOut:
 )
 def search_vectors(request: HttpRequest, payload: SearchIn) -> SearchOut:
     rate_limit_request("search", request)
-    kbs = [knowledge_base_get_for_user(kb_id, request.user) for kb_id in payload.knowledge_base_ids]
+    kbs = [
+        knowledge_base_get_for_user(kb_id=kb_id, user=request.user)
+        for kb_id in payload.knowledge_base_ids
+    ]
     result = retrieval.search(
         knowledge_bases=kbs,
         query=payload.query,
@@ -102,7 +105,7 @@ def _hit_out(hit: retrieval.SearchHit) -> HitOut:
     operation_id="embeddings_api_add_texts",
 )
 def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[TextsAddOut]:
-    kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
+    kb = knowledge_base_get_for_user(kb_id=kb_id, user=request.user, edit=True)
     added = retrieval.add_texts(
         knowledge_base=kb,
         texts=payload.texts,
@@ -120,7 +123,7 @@ def add_texts(request: HttpRequest, kb_id: int, payload: TextsAddIn) -> Status[T
     operation_id="embeddings_api_delete_vectors",
 )
 def delete_vectors(request: HttpRequest, kb_id: int, payload: VectorsDeleteIn) -> VectorsDeleteOut:
-    kb = knowledge_base_get_for_user(kb_id, request.user, edit=True)
+    kb = knowledge_base_get_for_user(kb_id=kb_id, user=request.user, edit=True)
     deleted = retrieval.delete_vectors(knowledge_base=kb, chunk_ids=payload.chunk_ids)
     return VectorsDeleteOut(deleted=deleted)
 
@@ -132,12 +135,12 @@ def delete_vectors(request: HttpRequest, kb_id: int, payload: VectorsDeleteIn) -
     operation_id="embeddings_api_index_stats",
 )
 def index_stats(request: HttpRequest, kb_id: int) -> IndexStatsOut:
-    kb = knowledge_base_get_for_user(kb_id, request.user)
+    kb = knowledge_base_get_for_user(kb_id=kb_id, user=request.user)
     return IndexStatsOut(**asdict(retrieval.index_stats(knowledge_base=kb)))
 
 
 def _document(request: HttpRequest, kb_id: int, document_id: int) -> Document:
-    kb = knowledge_base_get_for_user(kb_id, request.user)
+    kb = knowledge_base_get_for_user(kb_id=kb_id, user=request.user)
     document = Document.objects.filter(pk=document_id, knowledge_base=kb).first()
     if document is None:
         raise NotFound(_("Document not found."))

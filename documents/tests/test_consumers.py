@@ -117,5 +117,5 @@ async def test_a_lost_access_notice_still_forwards_nothing_to_a_withdrawn_user(
 async def test_deleting_the_knowledge_base_closes_its_sockets(alice):
     kb = await KnowledgeBase.objects.acreate(name="Docs", owner=alice)
     owner = await _connect(kb.pk, await sync_to_async(_session_cookie)(alice))
-    await sync_to_async(services.knowledge_base_delete)(kb)
+    await sync_to_async(services.knowledge_base_delete)(kb=kb)
     assert await owner.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}

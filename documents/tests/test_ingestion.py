@@ -168,7 +168,7 @@ def test_changing_chunk_settings_reindexes_without_a_gap(kb):
     )
     document = upload_bytes(kb, "terms.txt", text.encode())
     chunks_before = document.chunk_count
-    reindexing = services.knowledge_base_update(kb, max_chunk_tokens=32, overlap_tokens=4)
+    reindexing = services.knowledge_base_update(kb=kb, max_chunk_tokens=32, overlap_tokens=4)
     assert reindexing
     current = Document.objects.get(knowledge_base=kb, is_current=True)
     assert current.pk != document.pk and current.status == DocumentStatus.INDEXED

@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone, translation
 
 from conftest import free_port, stop_process, subprocess_env, wait_for_port
-from documents import extraction, ingestion, services, tasks
+from documents import attempt, extraction, ingestion, services, tasks
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from documents.reasons import translate_reason
 from documents.tests import hostile
@@ -192,15 +192,15 @@ def test_the_reading_process_loads_no_django_torch_or_faiss():
 
 def test_a_stale_attempts_writes_are_dropped(kb):
     document = upload_bytes(kb, "a.txt", b"Some text for the index.", queue=False)
-    first = ingestion._claim(document.pk)
+    first = attempt.claim(document.pk)
     assert first is not None
     # The sweeper took the first attempt for dead; a second one claims the document.
     Document.objects.filter(pk=document.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-    second = ingestion._claim(document.pk)
+    second = attempt.claim(document.pk)
     assert second is not None and second.ingest_run == first.ingest_run + 1
     assert ingestion.mark_failed(first, "the first attempt failed") is False
-    with pytest.raises(ingestion._Superseded):
-        ingestion._Progress(ingestion._Attempt(first))(DocumentStatus.EMBEDDING, 50)
+    with pytest.raises(attempt.Superseded):
+        attempt.Progress(attempt.Attempt(first))(DocumentStatus.EMBEDDING, 50)
     document.refresh_from_db()
     assert (document.status, document.progress, document.failure_reason) == (
         DocumentStatus.EXTRACTING,

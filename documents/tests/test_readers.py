@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from documents.readers import UnreadableDocument, count_pages, iter_document, read_document
-from documents.readers import docx as docx_reader
 from documents.readers import pdf as pdf_reader
+from documents.readers.docx import _package as docx_package
 from documents.readers.txt import decode_bytes, detect_encoding
 
 from .conftest import W_NS, make_docx, make_pdf, para, table
@@ -204,7 +204,7 @@ def test_docx_without_text_is_rejected_as_empty(tmp_path: Path) -> None:
 def test_docx_that_unpacks_past_the_size_cap_is_refused_before_parsing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(docx_reader, "MAX_UNCOMPRESSED_BYTES", 1_000_000)
+    monkeypatch.setattr(docx_package, "MAX_UNCOMPRESSED_BYTES", 1_000_000)
     path = make_docx(
         tmp_path / "a.docx", para("x"), extra_files={"word/media/pad.bin": b"\0" * 1_200_000}
     )

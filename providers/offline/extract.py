@@ -208,6 +208,42 @@ def keyword_scores(question: str, sentences: Sequence[str]) -> list[float]:
     return [sum(weight[t] for t in wanted if t in bag) / total for bag in bags]
 
 
+# Words that ask for something rather than name it ("tell me everything about invoices",
+# «кратко перескажи документ»). The weak-passage judgement leaves them out of the question; a
+# question made of nothing else asks about the documents as a whole (a summary, the main
+# points), which every passage answers a little and none "covers".
+# fmt: off
+_REQUEST_WORDS = (
+    "tell", "explain", "describe", "summarize", "summarise", "summary", "overview", "outline",
+    "list", "give", "show", "everything", "anything", "something", "please", "briefly", "brief",
+    "detail", "details", "detailed", "main", "key", "point", "points", "document", "documents",
+    "file", "files", "text", "texts", "content", "contents", "say", "says", "contain",
+    "contains", "write", "written",
+    "расскажи", "расскажите", "объясни", "объясните", "опиши", "опишите", "перескажи",
+    "перескажите", "перечисли", "перечислите", "покажи", "дай", "дайте", "кратко", "коротко",
+    "вкратце", "подробно", "пожалуйста", "резюме", "суть", "содержание", "документ",
+    "документа", "документе", "документы", "документов", "файл", "файла", "файле", "текст",
+    "текста", "тексте", "основные", "основное", "главные", "главное", "пункты", "пунктов",
+    "всё", "все", "чём", "чем", "говорится", "написано",
+)
+# fmt: on
+
+
+@cache
+def _request_stems() -> frozenset[str]:
+    return frozenset(stems(" ".join(_REQUEST_WORDS)))
+
+
+def best_topic_score(question: str, passages: Sequence[str]) -> float | None:
+    """:func:`best_passage_score` of ``question`` without its request words; ``None`` when
+    nothing else is left (the question asks about the documents as a whole)."""
+    request = _request_stems()
+    topic = [w for w in _WORD.findall(question) if not set(stems(w)) <= request]
+    if not stems(" ".join(topic)):
+        return None
+    return best_passage_score(" ".join(topic), passages)
+
+
 def best_passage_score(question: str, passages: Sequence[str]) -> float:
     """The best passage's share of the question's keyword weight (idf over ``passages``, the
     passages given to the model), in [0, 1]; 0 when there are none. Below

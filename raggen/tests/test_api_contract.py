@@ -135,8 +135,8 @@ def test_reindexing_a_version_swapped_out_meanwhile_is_a_conflict_not_a_500(alic
     document.refresh_from_db()
     Document.objects.filter(pk=document.pk).delete()  # what the swap does to the old version
     with pytest.raises(Conflict):
-        services.document_reindex(document)
-    assert services.knowledge_base_reindex(kb) == 0
+        services.document_reindex(document=document)
+    assert services.knowledge_base_reindex(kb=kb) == 0
 
 
 def test_a_multipart_body_with_no_parts_gets_a_json_answer_from_the_real_server(

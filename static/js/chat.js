@@ -190,12 +190,64 @@
   function paint(bubble) {
     var body = bubble.querySelector(".msg-body");
     R.renderMarkdown(bubble.raw, body);
+    if (bubble.grounding) { markUnsupported(body, bubble.raw, bubble.grounding.unsupported || []); }
     var byNumber = {};
     (bubble.citations.length ? bubble.citations : bubble.sources || []).forEach(function (c) { byNumber[c.number] = c; });
     linkMarkers(body, byNumber);
     var row = bubble.querySelector(".citations");
     row.textContent = "";
     bubble.citations.forEach(function (c) { row.appendChild(chip(c, true)); });
+  }
+  // Marks the sentences no passage supports (the grounding check: spans of the raw markdown) in
+  // the rendered text: each sentence is found in the text nodes, its markdown syntax and spacing
+  // ignored, and wrapped in spans with a dotted underline, a tooltip, and the same words for a
+  // screen reader.
+  var MARKDOWN_SYNTAX = /[*_`#>~]/;
+  function markUnsupported(root, raw, spans) {
+    if (!spans.length) { return; }
+    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT), flat = "", where = [];
+    while (walker.nextNode()) {
+      var node = walker.currentNode, text = node.nodeValue;
+      for (var i = 0; i < text.length; i++) {
+        var ch = text[i];
+        if (MARKDOWN_SYNTAX.test(ch)) { continue; }
+        if (/\s/.test(ch)) { if (!flat.length || flat[flat.length - 1] === " ") { continue; } ch = " "; }
+        flat += ch;
+        where.push([node, i]);
+      }
+    }
+    var from = 0, marks = [];
+    spans.forEach(function (span) {
+      var needle = raw.slice(span.start, span.end)
+        .replace(/^\s*(?:[-+*\u2022]|\d{1,3}[.)])\s+/gm, "")
+        .split("").filter(function (ch) { return !MARKDOWN_SYNTAX.test(ch); }).join("")
+        .replace(/\s+/g, " ").trim();
+      var at = needle ? flat.indexOf(needle, from) : -1;
+      if (at < 0) { return; }
+      from = at + needle.length;
+      marks.push([at, from - 1]);
+    });
+    // Wrap from the end, so that earlier positions stay valid.
+    marks.reverse().forEach(function (mark) { wrapRange(where, mark[0], mark[1]); });
+  }
+  function wrapRange(where, first, last) {
+    // Group the characters by text node, each group wrapped in its own span.
+    var groups = [], i;
+    for (i = first; i <= last; i++) {
+      var node = where[i][0], offset = where[i][1], group = groups[groups.length - 1];
+      if (group && group.node === node) { group.end = offset + 1; }
+      else { groups.push({ node: node, start: offset, end: offset + 1 }); }
+    }
+    groups.forEach(function (g, n) {
+      var piece = g.node.splitText(g.start);
+      piece.splitText(g.end - g.start);
+      var mark = el("span", { class: "ungrounded", title: t("notGrounded") });
+      piece.parentNode.replaceChild(mark, piece);
+      mark.appendChild(piece);
+      if (n === groups.length - 1) {
+        mark.appendChild(el("span", { class: "visually-hidden", text: " (" + t("notGrounded") + ")" }));
+      }
+    });
   }
   function chip(citation, long) {
     var label = long ? citation.number + " · " + (citation.document_title || citation.file_name) +
@@ -244,6 +296,7 @@
     var bubble = assistantBubble();
     bubble.raw = m.content;
     bubble.citations = m.citations || [];
+    bubble.grounding = m.grounding || null;
     bubble.dataset.id = m.id;
     paint(bubble);
     var meta = bubble.querySelector(".msg-meta");
@@ -299,6 +352,7 @@
   }
 
   function onEvent(event) {
+    if (event.type === "grounding") { showGrounding(event); return; }
     var s = state.streaming;
     if (!s) {
       if (event.type === "error") { setStatus(event.message, true); }
@@ -318,6 +372,14 @@
       if (bubble.dataset.id) { s.error = event.message; } else { finish("failed", event.message); }
     }
     else if (event.type === "done") { finish(event.status, s.error); }
+  }
+
+  // The grounding check arrives after "done": it marks the answer it names, wherever it is.
+  function showGrounding(event) {
+    var bubble = list.querySelector('.msg.assistant[data-id="' + event.message_id + '"]');
+    if (!bubble) { return; }
+    bubble.grounding = event;
+    paint(bubble);
   }
 
   function startStreaming(bubble) {

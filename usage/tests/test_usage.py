@@ -103,7 +103,7 @@ def test_the_dashboard_shows_the_numbers_and_charts_for_staff(history, staff_cli
     html = response.content.decode()
     assert 'data-total="answers">4<' in html and 'data-total="prompt_tokens">450<' in html
     assert (
-        html.count('<figure class="usage-chart">') == 3 and 'class="bar-overlay"' in html
+        html.count('<figure class="usage-chart">') == 4 and 'class="bar-overlay"' in html
     )  # the failed answers
     chart = response.context["answers_chart"]
     assert [b.value for b in chart.bars][-2:] == [1, 3]
@@ -111,6 +111,40 @@ def test_the_dashboard_shows_the_numbers_and_charts_for_staff(history, staff_cli
     assert chart.bars[-1].height > chart.bars[-2].height > 0
     assert "ProviderUnavailable" in html and "GigaChat is unavailable." in html
     assert "gigachat / GigaChat" in html and "openai / gpt-4o-mini" in html
+
+
+@pytest.mark.django_db
+def test_the_share_of_supported_sentences_per_day_and_model_on_the_dashboard(alice, staff_client):
+    _record(alice, grounded_share=1.0)
+    _record(alice, grounded_share=0.5)
+    _record(alice, provider="gigachat", model="GigaChat")  # not checked: not counted
+    _record(alice, days_ago=1, grounded_share=0.2)
+    period = Period.last_days(30)
+
+    assert usage_totals(period=period).grounded_percent == 57  # (1 + 0.5 + 0.2) / 3
+    days = usage_by_day(period=period)
+    assert [d.grounded_percent for d in days[-2:]] == [20, 75]
+    assert {d.grounded_percent for d in days[:-2]} == {None}
+    models = {r.key: r.grounded_percent for r in usage_by_model(period=period)}
+    assert models == {"openai / gpt-4o": 57, "gigachat / GigaChat": None}
+
+    response = staff_client.get(reverse("admin:chat_usage_dashboard"))
+
+    html = response.content.decode()
+    assert 'data-total="grounded_percent">57<' in html
+    assert [b.value for b in response.context["grounded_chart"].bars][-2:] == [20, 75]
+    assert "<td>openai / gpt-4o</td><td>3</td>" in html and "<td>57</td>" in html
+
+
+@pytest.mark.django_db
+def test_the_csv_export_has_the_share_of_supported_sentences(alice, staff_client):
+    _record(alice, grounded_share=0.75)
+    _record(alice)
+
+    response = staff_client.get(reverse("admin:chat_usage_export"))
+
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert sorted(r["grounded_share"] for r in rows) == ["", "0.7500"]
 
 
 @pytest.mark.django_db
