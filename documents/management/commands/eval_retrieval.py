@@ -15,7 +15,9 @@ from django.db import DatabaseError
 
 from documents import retrieval
 from documents.models import Chunk, Document, DocumentStatus, FileType, KnowledgeBase
+from documents.models import Encoder as EncoderChoice
 from documents.retrieval.cache import process_counters, text_sha256
+from documents.retrieval.encoders import ENCODERS, encoder_for
 from embeddings import evaluation
 from embeddings.encoder import FakeEncoder
 
@@ -48,6 +50,13 @@ class Command(BaseCommand):
         parser.add_argument("--dense-weight", type=float, default=None)
         parser.add_argument("--keyword-weight", type=float, default=None)
         parser.add_argument("--fake-encoder", action="store_true", help="hashing encoder (smoke)")
+        parser.add_argument(
+            "--encoder",
+            choices=list(ENCODERS),
+            default=EncoderChoice.LOCAL.value,
+            help="the knowledge base's encoder (default: local, the published MiniLM figures; "
+            "multilingual: the bundled multilingual-e5-small)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         folder: Path = options["path"]
@@ -65,7 +74,9 @@ class Command(BaseCommand):
         queries = evaluation.read_queries(folder)
         qrels = evaluation.read_qrels(folder, options["split"])
         owner = get_user_model().objects.create_user(f"eval-{uuid.uuid4().hex[:12]}")
-        kb = KnowledgeBase.objects.create(owner=owner, name=f"eval {folder.name}")
+        kb = KnowledgeBase.objects.create(
+            owner=owner, name=f"eval {folder.name}", encoder=options["encoder"]
+        )
         try:
             started = time.perf_counter()
             doc_ids = self._load_corpus(kb, folder)
@@ -78,7 +89,8 @@ class Command(BaseCommand):
             result: dict[str, Any] = {
                 "dataset": folder.name,
                 "split": options["split"],
-                "model": retrieval.get_encoder().name,
+                "encoder": kb.encoder,
+                "model": encoder_for(knowledge_base=kb).name,
                 "corpus": len(doc_ids),
                 "queries": len(qrels),
                 "index_seconds": round(indexed - loaded, 1),
