@@ -60,20 +60,8 @@ def search(
     query_vector: Sequence[float] | None = None,
     fusion: str = "convex",
 ) -> SearchResult:
-    """The ``top_k`` chunks of ``knowledge_bases`` that best answer ``query``.
-
-    ``mode``: ``dense`` (cosine similarity), ``keyword`` (BM25) or ``hybrid`` (both sides' top
-    ``candidates`` fused by ``fusion``: ``convex``, a weighted sum of min-max normalised scores,
-    or ``rrf``, weighted reciprocal rank fusion; see :mod:`embeddings.hybrid`). Weights default
-    to the first knowledge base's ``dense_weight``/``keyword_weight``; in hybrid mode the dense
-    weight is turned down when the encoder does not know the language of the query or of a
-    knowledge base (see ``notes``). ``min_score`` applies to the mode's score: cosine, BM25, or
-    the fused score in [0, 1]. ``document_ids``/``file_types`` restrict the chunks searched.
-    Hits are ordered by score, ties by chunk id. ``query_vector`` replaces the query's embedding
-    on the dense side (then ``query`` may be empty in dense mode). The caller has checked access
-    to ``knowledge_bases``. Raises :class:`InvalidInput` for an unknown mode or fusion, a blank
-    query, or a query vector whose dimension is not the index's.
-    """
+    """The local backend's search: what :func:`documents.retrieval.search` documents (the
+    one description of the parameters), on the knowledge bases' FAISS and BM25 folders."""
     if mode not in MODES:
         raise InvalidInput(
             _("Unknown search mode %(mode)r: use dense, keyword or hybrid.") % {"mode": mode}
