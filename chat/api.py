@@ -4,6 +4,7 @@ JSON API: thin endpoints over services and selectors."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -15,7 +16,12 @@ from ninja import Router, Status
 from ninja.pagination import paginate
 
 from chat import selectors, services
-from chat.events import ChatEvent, DoneEvent, application_error_event
+from chat.events import (
+    ChatEvent,
+    DoneEvent,
+    application_error_event,
+    database_unavailable_events,
+)
 from chat.export import (
     conversation_export_json,
     conversation_export_markdown,
@@ -36,10 +42,12 @@ from chat.schemas import (
     ProviderOut,
     StopOut,
 )
-from core.errors import ApplicationError
+from core.errors import DATABASE_UNAVAILABLE, ApplicationError
 from core.ratelimit import rate_limit_request
 from core.schemas import Pagination, errors
 from providers.registry import default_provider_name, provider_statuses
+
+logger = logging.getLogger(__name__)
 
 router = Router(tags=["chat"])
 _ERRORS = errors(400, 403, 404, 409)
@@ -140,6 +148,10 @@ async def _sse_stream(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
         yield _sse(application_error_event(exc))
         done: DoneEvent = {"type": "done", "message_id": None, "status": "failed"}
         yield _sse(done)
+    except DATABASE_UNAVAILABLE:  # the database restarted or dropped the connection
+        logger.warning("database unavailable during a streamed answer", exc_info=True)
+        for event in database_unavailable_events():
+            yield _sse(event)
 
 
 @router.post(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -22,10 +23,18 @@ from django.utils.translation import gettext as _
 from pydantic import ValidationError
 
 from chat import services
-from chat.events import ChatEvent, DoneEvent, application_error_event, error_event
+from chat.events import (
+    ChatEvent,
+    DoneEvent,
+    application_error_event,
+    database_unavailable_events,
+    error_event,
+)
 from chat.schemas import SocketRegenerateIn, SocketSendIn, chat_socket_adapter
-from core.errors import ApplicationError, NotFound
+from core.errors import DATABASE_UNAVAILABLE, ApplicationError, NotFound
 from core.ratelimit import rate_limit_async
+
+logger = logging.getLogger(__name__)
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -98,6 +107,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 await self.send_json(event)
         except ApplicationError as exc:
             await self._refused(exc)
+        except DATABASE_UNAVAILABLE:
+            # The database restarted or dropped the connection: say so and end the answer; the
+            # next question opens a new connection.
+            logger.warning("database unavailable during a chat turn", exc_info=True)
+            for event in database_unavailable_events():
+                await self.send_json(event)
         finally:
             with contextlib.suppress(Exception):
                 await events.aclose()

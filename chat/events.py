@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
+from core.errors import database_unavailable_message
+
 if TYPE_CHECKING:
     from core.errors import ApplicationError
 
@@ -127,3 +129,10 @@ def application_error_event(exc: ApplicationError) -> ErrorEvent:
         event["code"] = code
         event["details"] = {k: v for k, v in exc.extra.items() if k != "code"}
     return event
+
+
+def database_unavailable_events() -> list[ChatEvent]:
+    """What a client gets when the database stops answering during a turn: a retryable
+    ``error`` and a failed ``done``. Whatever the turn had saved stays as it was saved."""
+    done: DoneEvent = {"type": "done", "message_id": None, "status": "failed"}
+    return [error_event(database_unavailable_message(), retryable=True), done]

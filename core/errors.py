@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
+from django.utils.translation import gettext as _
+
 
 class ApplicationError(Exception):
     """An error whose message is meant for the user."""
@@ -36,3 +39,16 @@ class Conflict(ApplicationError):
 
 class PayloadTooLarge(ApplicationError):
     pass
+
+
+#: The database errors that mean "not answering now" (a restart, a dropped connection, a
+#: locked SQLite file), as opposed to a bug (``IntegrityError``, ``ProgrammingError``): the
+#: request answers 503 with ``Retry-After`` and the next one, on a new connection, works.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+#: Seconds a client should wait before trying again after a 503 for the database.
+DATABASE_RETRY_AFTER = 5
+
+
+def database_unavailable_message() -> str:
+    return _("The database is not answering right now. Try again in a few seconds.")

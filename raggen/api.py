@@ -3,6 +3,7 @@ in one table (``STATUS_CODES``, read by :func:`status_for`); the errors themselv
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -17,12 +18,15 @@ from ninja.security import django_auth
 from accounts.auth import ApiTokenAuth
 from accounts.errors import ApiTokenRejected
 from core.errors import (
+    DATABASE_RETRY_AFTER,
+    DATABASE_UNAVAILABLE,
     ApplicationError,
     Conflict,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    database_unavailable_message,
 )
 from core.ratelimit import RateLimited
 from documents.api import router as documents_router
@@ -33,6 +37,8 @@ from documents.retrieval import (
 )
 from documents.retrieval.api import router as vectors_router
 from usage.errors import QuotaExceeded
+
+logger = logging.getLogger(__name__)
 
 #: The status code each application error answers with. An error not listed answers with the
 #: entry of its nearest listed base class (looked up along the MRO), so ``ModelChanged``, a
@@ -103,6 +109,24 @@ def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpRespo
     if "retry_after" in exc.extra:  # rate limits and quotas (429)
         response["Retry-After"] = str(exc.extra["retry_after"])
     return response
+
+
+def _database_unavailable(request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
+    # The database restarted or dropped the connection: a 503 the client can retry, not a 500.
+    # The next request opens a new connection (CONN_MAX_AGE 0 with health checks), so the
+    # process recovers by itself when the database is back.
+    logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
+    response = api.create_response(
+        request,
+        {"detail": database_unavailable_message(), "code": "database_unavailable"},
+        status=503,
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
+
+
+for _error in DATABASE_UNAVAILABLE:
+    api.add_exception_handler(_error, _database_unavailable)
 
 
 @api.exception_handler(AuthenticationError)

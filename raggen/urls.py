@@ -11,6 +11,8 @@ from raggen.api import api, register_routers
 
 register_routers()
 
+handler500 = "raggen.server_errors.server_error"
+
 # The admin signs in on the site's own login page (allauth), whose failed attempts are rate
 # limited (ACCOUNT_RATE_LIMITS "login_failed"): the admin's own form had no limit at all.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
