@@ -43,7 +43,10 @@ def _compose_command() -> list[str]:
     docker-compose. Missing: skipped on a developer's machine, a failure in CI (.ci/run installs
     Debian's docker-compose)."""
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     if legacy:
@@ -120,7 +123,9 @@ def test_compose_refuses_to_start_without_each_secret(tmp_path, secret):
 
 def test_compose_tool_rejects_an_unknown_option(tmp_path):
     """The check bites: a misspelt option fails, so a passing file is a valid one."""
-    broken = COMPOSE_FILE.read_text(encoding="utf-8").replace("    healthcheck:", "    helthcheck:", 1)
+    broken = COMPOSE_FILE.read_text(encoding="utf-8").replace(
+        "    healthcheck:", "    helthcheck:", 1
+    )
     copy = tmp_path / "docker-compose.yml"
     copy.write_text(broken, encoding="utf-8")
     clean = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
