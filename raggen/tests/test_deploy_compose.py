@@ -224,3 +224,10 @@ def test_env_template_names_every_variable_of_the_file_with_no_value():
     assert sorted(variables - set(template) - optional) == []
     for name in REQUIRED_SECRETS:
         assert template[name] == "", f"{name} has a value in the template"
+
+
+def test_the_env_file_stays_out_of_the_image_and_the_repository():
+    """The Dockerfile copies the whole folder: .env (the compose secrets) must not go with it."""
+    dockerignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert {".env", ".venv", "data", ".git"} <= set(dockerignore)
+    assert ".env" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
