@@ -231,3 +231,28 @@ def test_the_env_file_stays_out_of_the_image_and_the_repository():
     dockerignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert {".env", ".venv", "data", ".git"} <= set(dockerignore)
     assert ".env" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+
+
+def _shell_scripts(service: dict[str, Any]) -> list[str]:
+    """What the service hands to a shell: ``sh -c SCRIPT`` commands and CMD-SHELL checks."""
+    scripts = []
+    entrypoint = service.get("entrypoint") or []
+    command = service.get("command") or []
+    if entrypoint[-2:] == ["/bin/sh", "-c"] or entrypoint[-2:] == ["sh", "-c"]:
+        scripts.append(" ".join(command))
+    elif command[:2] in (["sh", "-c"], ["/bin/sh", "-c"]):
+        scripts.append(command[2])
+    test = service.get("healthcheck", {}).get("test") or []
+    if test[:1] == ["CMD-SHELL"]:
+        scripts.append(test[1])
+    return [script.replace("$$", "$") for script in scripts]
+
+
+def test_every_shell_script_parses(resolved):
+    scripts = [s for service in resolved["services"].values() for s in _shell_scripts(service)]
+    assert len(scripts) >= 4  # minio-init, migrate, worker and its health check
+    for script in scripts:
+        result = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
+        assert result.returncode == 0, (script, result.stderr)
+    broken = subprocess.run(["sh", "-n", "-c", "case x in"], capture_output=True, text=True)
+    assert broken.returncode != 0

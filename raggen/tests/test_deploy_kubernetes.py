@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -231,3 +232,20 @@ def test_postgres_redis_and_s3_are_external_services():
     # Nothing in the cluster runs a database, Redis or an object store of its own.
     workloads = [o for o in _all_objects() if o["kind"] in {"Deployment", "StatefulSet"}]
     assert {o["metadata"]["name"] for o in workloads} == {"raggen-web", "raggen-worker"}
+
+
+def test_every_shell_script_parses():
+    scripts = []
+    for o in _all_objects():
+        spec = o.get("spec", {}).get("template", {}).get("spec", {})
+        for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
+            for command in (
+                container.get("command"),
+                container.get("livenessProbe", {}).get("exec", {}).get("command"),
+            ):
+                if command and command[:2] == ["sh", "-c"]:
+                    scripts.append(command[2])
+    assert len(scripts) >= 5  # migrate, two waits for migrations, the worker and its probe
+    for script in scripts:
+        result = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
+        assert result.returncode == 0, (script, result.stderr)
