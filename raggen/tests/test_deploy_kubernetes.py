@@ -280,3 +280,18 @@ def test_kustomize_renders_what_the_files_say():
         if "selector" in document.get("spec", {}):
             selector = document["spec"]["selector"]
             assert "app.kubernetes.io/part-of" not in selector.get("matchLabels", selector)
+
+
+def test_the_manifests_in_the_deployment_guide_are_valid():
+    guide = (ROOT / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", guide, re.S)]
+    manifests = [b for b in blocks if isinstance(b, dict) and "apiVersion" in b]
+    assert manifests, "the Ingress example"
+    for manifest in manifests:
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(manifest, version, strict=True)
+        if manifest["kind"] == "Ingress":
+            (rule,) = manifest["spec"]["rules"]
+            backend = rule["http"]["paths"][0]["backend"]["service"]
+            service = _object("Service", backend["name"])
+            assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
