@@ -154,6 +154,7 @@ def test_worker_scales(resolved):
     assert "celery -A raggen worker" in " ".join(worker["command"])
     # Each copy names its Celery node after its own container.
     assert "%h" in " ".join(worker["command"])
+    assert worker["stop_grace_period"] == "5m"
 
 
 def test_health_checks(resolved):
