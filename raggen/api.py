@@ -32,6 +32,7 @@ from documents.retrieval import (
     EncoderNotConfigured,
 )
 from documents.retrieval.api import router as vectors_router
+from documents.stored_files import StorageUnavailable
 from usage.errors import QuotaExceeded
 
 #: The status code each application error answers with. An error not listed answers with the
@@ -50,6 +51,7 @@ STATUS_CODES: dict[type[ApplicationError], int] = {
     EncoderNotConfigured: 400,
     EmbeddingProviderError: 502,
     EmbeddingProviderUnavailable: 503,
+    StorageUnavailable: 503,
 }
 
 
