@@ -14,6 +14,7 @@ import boto3
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.urls import reverse
 
 from accounts.services import api_token_create
 from conftest import free_port
@@ -237,7 +238,9 @@ def test_an_unreachable_store_answers_503_with_a_reason_not_a_traceback(
 
     response = _upload(token_client, kb, "b.txt", b"Uploaded during the outage.")
     assert response.status_code == 503
-    assert response.json() == {"detail": "The file store cannot be reached right now; try again later."}
+    assert response.json() == {
+        "detail": "The file store cannot be reached right now; try again later."
+    }
     assert list(Document.objects.values_list("pk", flat=True)) == [stored.pk]
 
     response = token_client.get(f"/api/v1/documents/{stored.pk}/file")
@@ -275,3 +278,12 @@ def test_readyz_checks_the_object_store(bucket, settings):
     assert response.json()["checks"]["file_storage"] == "ok"
     assert _keys(bucket) == {}  # the probe cleans up after itself
     assert _nothing_under(Path(settings.MEDIA_ROOT))
+
+
+def test_the_admin_shows_the_stored_name_without_a_bucket_link(bucket, kb, staff_client, s3_server):
+    document = upload_bytes(kb, "a.txt", b"Shown by name only.")
+    page = staff_client.get(reverse("admin:documents_document_change", args=[document.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert document.file.name in html
+    assert s3_server not in html and "X-Amz-Signature" not in html
