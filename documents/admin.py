@@ -170,7 +170,7 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
 
     @admin.display(description=_("file"))
     def stored_file(self, document: Document) -> str:
-        return document.file.name
+        return str(document.file.name)
 
     @admin.display(description=_("failure reason"), ordering="failure_reason")
     def short_failure_reason(self, document: Document) -> str:

@@ -5,26 +5,22 @@ and nothing is written under the media folder."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
 from accounts.services import api_token_create
-from conftest import free_port
+from conftest import ObjectStore, free_port, use_storage_url
 from documents import ingestion, services
 from documents import retrieval as search_services
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from documents.stored_files import DAMAGED, MISSING
 from documents.tests.conftest import make_docx, para
 from documents.tests.helpers import DOCS, upload_bytes
-from raggen.storage_url import default_storage_from_url
 
 pytestmark = [
     pytest.mark.s3,
@@ -32,43 +28,16 @@ pytestmark = [
     pytest.mark.usefixtures("fake_encoder"),
 ]
 
-PREFIX = "uploads"
-
-
-def _use_store(settings: Any, url: str) -> None:
-    settings.STORAGE_URL = url
-    settings.STORAGES = {**settings.STORAGES, "default": default_storage_from_url(url)}
+PREFIX = ObjectStore.prefix
 
 
 @pytest.fixture
-def bucket(s3_server: str, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A fresh bucket in the S3 server, made the file store (with a key prefix); yields a boto3
-    client on it for checking what is really stored."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "raggen-test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "raggen-test-secret")
-    name = f"raggen-{uuid.uuid4().hex[:12]}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_server,
-        region_name="us-east-1",
-        aws_access_key_id="raggen-test",
-        aws_secret_access_key="raggen-test-secret",
-    )
-    client.create_bucket(Bucket=name)
-    _use_store(
-        settings,
-        f"s3://{name}/{PREFIX}?endpoint_url={s3_server}&region=us-east-1&addressing_style=path",
-    )
-    client.bucket_name = name
-    yield client
+def bucket(object_store: ObjectStore) -> ObjectStore:
+    return object_store
 
 
-def _keys(client: Any) -> dict[str, bytes]:
-    listed = client.list_objects_v2(Bucket=client.bucket_name).get("Contents", [])
-    return {
-        item["Key"]: client.get_object(Bucket=client.bucket_name, Key=item["Key"])["Body"].read()
-        for item in listed
-    }
+def _keys(store: ObjectStore) -> dict[str, bytes]:
+    return store.objects()
 
 
 def _key(document: Document) -> str:
@@ -188,7 +157,7 @@ def test_a_missing_object_fails_ingestion_and_download_with_a_reason(bucket, tok
         knowledge_base=kb, user=None, name="gone.txt", chunks=[b"Soon gone."], queue=False
     )
     document = result.document
-    bucket.delete_object(Bucket=bucket.bucket_name, Key=_key(document))
+    bucket.client.delete_object(Bucket=bucket.name, Key=_key(document))
 
     assert ingestion.document_ingest(document.pk) == DocumentStatus.FAILED
     document.refresh_from_db()
@@ -205,7 +174,7 @@ def test_a_damaged_object_fails_ingestion_with_a_reason(bucket, kb):
         knowledge_base=kb, user=None, name="a.txt", chunks=[b"The real text."], queue=False
     )
     document = result.document
-    bucket.put_object(Bucket=bucket.bucket_name, Key=_key(document), Body=b"Something else.")
+    bucket.client.put_object(Bucket=bucket.name, Key=_key(document), Body=b"Something else.")
 
     assert ingestion.document_ingest(document.pk) == DocumentStatus.FAILED
     document.refresh_from_db()
@@ -217,7 +186,7 @@ def test_a_missing_object_reason_is_shown_in_russian(bucket, kb, alice_client):
     result = services.document_upload(
         knowledge_base=kb, user=None, name="gone.txt", chunks=[b"Soon gone."], queue=False
     )
-    bucket.delete_object(Bucket=bucket.bucket_name, Key=_key(result.document))
+    bucket.client.delete_object(Bucket=bucket.name, Key=_key(result.document))
     ingestion.document_ingest(result.document.pk)
     detail = alice_client.get(
         f"/api/v1/documents/{result.document.pk}", HTTP_ACCEPT_LANGUAGE="ru"
@@ -227,7 +196,7 @@ def test_a_missing_object_reason_is_shown_in_russian(bucket, kb, alice_client):
 
 
 def _unreachable(settings: Any) -> None:
-    _use_store(settings, f"s3://raggen-down?endpoint_url=http://127.0.0.1:{free_port()}")
+    use_storage_url(settings, f"s3://raggen-down?endpoint_url=http://127.0.0.1:{free_port()}")
 
 
 def test_an_unreachable_store_answers_503_with_a_reason_not_a_traceback(
