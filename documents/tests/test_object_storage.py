@@ -5,6 +5,7 @@ and nothing is written under the media folder."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,13 @@ from conftest import ObjectStore, free_port, use_storage_url
 from documents import ingestion, services
 from documents import retrieval as search_services
 from documents.models import Chunk, Document, DocumentStatus, KnowledgeBase
-from documents.stored_files import DAMAGED, MISSING
+from documents.stored_files import (
+    DAMAGED,
+    MISSING,
+    StorageUnavailable,
+    StoredFileDamaged,
+    stored_file_local_copy,
+)
 from documents.tests.conftest import make_docx, para
 from documents.tests.helpers import DOCS, upload_bytes
 
@@ -76,8 +83,17 @@ def _nothing_under(folder: Path) -> bool:
     return not folder.exists() or not any(folder.rglob("*"))
 
 
+@pytest.fixture
+def temp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The system's temporary folder of this test, to see that every temporary copy is gone."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
 def test_an_upload_is_an_object_in_the_bucket_indexed_from_it_and_served_from_it(
-    bucket, token_client, kb, settings, tmp_path
+    bucket, token_client, kb, settings, tmp_path, temp_folder
 ):
     docx = make_docx(tmp_path / "a.docx", para("The supplier warrants the pump for two years."))
     data = docx.read_bytes()
@@ -100,7 +116,9 @@ def test_an_upload_is_an_object_in_the_bucket_indexed_from_it_and_served_from_it
     assert response["Content-Length"] == str(len(data))
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Security-Policy"] == "sandbox"
+    response.close()
     assert _nothing_under(Path(settings.MEDIA_ROOT))
+    assert _nothing_under(temp_folder)  # the upload's spool and the reader's copy are gone
 
 
 def test_a_real_pdf_from_the_store_opens_inline(bucket, token_client, kb):
@@ -169,7 +187,7 @@ def test_a_missing_object_fails_ingestion_and_download_with_a_reason(bucket, tok
     assert response.json()["detail"] == MISSING
 
 
-def test_a_damaged_object_fails_ingestion_with_a_reason(bucket, kb):
+def test_a_damaged_object_fails_ingestion_with_a_reason(bucket, kb, temp_folder):
     result = services.document_upload(
         knowledge_base=kb, user=None, name="a.txt", chunks=[b"The real text."], queue=False
     )
@@ -180,6 +198,28 @@ def test_a_damaged_object_fails_ingestion_with_a_reason(bucket, kb):
     document.refresh_from_db()
     assert document.failure_reason == DAMAGED
     assert _search(kb, "something") == []
+    assert _nothing_under(temp_folder)
+
+
+def test_a_copy_past_its_size_or_time_is_refused_and_removed(bucket, kb, temp_folder):
+    document = services.document_upload(
+        knowledge_base=kb, user=None, name="a.txt", chunks=[b"x" * 4096], queue=False
+    ).document
+    copy = stored_file_local_copy(
+        name=document.file.name, sha256=document.sha256, max_bytes=1024, timeout=60
+    )
+    with pytest.raises(StoredFileDamaged), copy:
+        pass
+    copy = stored_file_local_copy(
+        name=document.file.name, sha256=document.sha256, max_bytes=8192, timeout=0
+    )
+    with pytest.raises(StorageUnavailable, match="longer than 0 seconds"), copy:
+        pass
+    with stored_file_local_copy(
+        name=document.file.name, sha256=document.sha256, max_bytes=8192, timeout=60
+    ) as path:
+        assert path.read_bytes() == b"x" * 4096 and path.parent == temp_folder
+    assert _nothing_under(temp_folder)
 
 
 def test_a_missing_object_reason_is_shown_in_russian(bucket, kb, alice_client):
