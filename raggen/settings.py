@@ -292,8 +292,8 @@ USE_TZ = True
 # --- Static and uploaded files -------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
+STATIC_ROOT = env_path("STATIC_ROOT", DATA_DIR / "staticfiles")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Uploaded files: the local media folder, or an S3-compatible store (raggen.storage_url).
 STORAGE_URL = env_url("STORAGE_URL", ("s3",))
 STORAGES = {

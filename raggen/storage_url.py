@@ -41,7 +41,7 @@ def default_storage_from_url(url: str) -> dict[str, Any]:
         return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
     parts = urlsplit(url)
     if parts.scheme != "s3" or not parts.hostname:
-        raise EnvError(f"STORAGE_URL={url!r} is not accepted: use s3://BUCKET[/PREFIX]?…")
+        raise EnvError("STORAGE_URL is not accepted: use s3://BUCKET[/PREFIX]?…")
     if parts.username or parts.password:
         raise EnvError(
             "STORAGE_URL must not hold keys: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
