@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from raggen.checks import shared_state_check
 from raggen.env import EnvError
 from raggen.storage_url import default_storage_from_url
 
@@ -53,3 +54,20 @@ def test_a_bad_url_is_refused_naming_what_is_accepted(url, message):
     with pytest.raises(EnvError, match=message) as caught:
         default_storage_from_url(url)
     assert "secret" not in str(caught.value)
+
+
+def test_with_storage_url_per_host_state_is_warned_about(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    (tmp_path / "secret_key").write_text("generated-here\n", encoding="utf-8")
+    settings.SECRET_KEY = "generated-here"
+    settings.REDIS_URL = ""
+    assert shared_state_check() == []  # one machine: nothing to say
+
+    settings.STORAGE_URL = "s3://raggen"
+    ids = {w.id for w in shared_state_check()}
+    sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    assert ids == {"raggen.W001", "raggen.W003"} | ({"raggen.W002"} if sqlite else set())
+
+    settings.SECRET_KEY = "set-for-every-host"
+    settings.REDIS_URL = "redis://redis:6379/0"
+    assert {w.id for w in shared_state_check()} == ({"raggen.W002"} if sqlite else set())
