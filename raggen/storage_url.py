@@ -22,8 +22,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from botocore.config import Config
-
 from raggen.env import EnvError
 
 _OPTIONS = {"endpoint_url", "region", "addressing_style", "verify"}
@@ -59,6 +57,10 @@ def default_storage_from_url(url: str) -> dict[str, Any]:
     verify = query.get("verify", "true").lower()
     if verify not in ("true", "false"):
         raise EnvError(f"STORAGE_URL verify={verify!r}: use true or false")
+    # Here, not at the top: botocore's config pulls in most of botocore (0.1-0.3 s), which a
+    # process on the local folder never needs.
+    from botocore.config import Config
+
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
