@@ -8,16 +8,20 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import boto3
 import pytest
 from django.db import connection
 
 from documents.retrieval import use_encoder
 from embeddings.encoder import FakeEncoder
+from raggen.storage_url import default_storage_from_url
 
 ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parent / "shared"
@@ -163,6 +167,77 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3 API server (moto's standalone server from PyPI, in its own process) on a free
+    loopback port; yields its endpoint URL. Tests create their own buckets in it."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("s3") / "moto.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, timeout=60, proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@dataclass
+class ObjectStore:
+    """A bucket of the S3 server that is the file store of a test (``STORAGE_URL``), with a
+    boto3 client to check what is really stored."""
+
+    endpoint: str
+    name: str
+    client: Any
+    prefix: ClassVar[str] = "uploads"
+
+    @property
+    def url(self) -> str:
+        return (
+            f"s3://{self.name}/{self.prefix}?endpoint_url={self.endpoint}"
+            "&region=us-east-1&addressing_style=path"
+        )
+
+    def objects(self) -> dict[str, bytes]:
+        """Every object in the bucket: key -> bytes."""
+        listed = self.client.list_objects_v2(Bucket=self.name).get("Contents", [])
+        return {
+            item["Key"]: self.client.get_object(Bucket=self.name, Key=item["Key"])["Body"].read()
+            for item in listed
+        }
+
+
+def use_storage_url(settings: Any, url: str) -> None:
+    """Make ``url`` the file store, as ``STORAGE_URL`` would at start-up."""
+    settings.STORAGE_URL = url
+    settings.STORAGES = {**settings.STORAGES, "default": default_storage_from_url(url)}
+
+
+@pytest.fixture
+def object_store(s3_server: str, settings: Any, monkeypatch: pytest.MonkeyPatch) -> ObjectStore:
+    """A fresh bucket in the S3 server, made the file store (with a key prefix); the keys come
+    from the environment, as in production."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "raggen-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "raggen-test-secret")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id="raggen-test",
+        aws_secret_access_key="raggen-test-secret",
+    )
+    store = ObjectStore(s3_server, f"raggen-{uuid.uuid4().hex[:12]}", client)
+    client.create_bucket(Bucket=store.name)
+    use_storage_url(settings, store.url)
+    return store
 
 
 def database_url_for_subprocess() -> str:

@@ -154,13 +154,23 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
     list_filter = ("status", "file_type", "is_current")
     list_select_related = ("knowledge_base",)
     search_fields = ("title", "original_name", "sha256", "failure_reason")
+    # The stored file is shown by name, not linked: its storage URL would serve the original
+    # past the download endpoint's decided type and headers (a signed bucket URL with
+    # STORAGE_URL).
+    exclude = ("file",)
     readonly_fields = tuple(
-        f.name for f in Document._meta.get_fields() if getattr(f, "concrete", False)
+        "stored_file" if f.name == "file" else f.name
+        for f in Document._meta.get_fields()
+        if getattr(f, "concrete", False)
     )
     actions = ("retry", "reindex")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # uploads go through the app, which detects types and deduplicates
+
+    @admin.display(description=_("file"))
+    def stored_file(self, document: Document) -> str:
+        return str(document.file.name)
 
     @admin.display(description=_("failure reason"), ordering="failure_reason")
     def short_failure_reason(self, document: Document) -> str:

@@ -30,11 +30,13 @@ from documents.schemas import (
     UploadItemOut,
     UploadOut,
 )
+from documents.stored_files import stored_file_open
 
 router = Router(tags=["knowledge bases and documents"])
 _ERRORS = errors(400, 403, 404, 409, 413)
-# Uploads are rate-limited too.
-_UPLOAD_ERRORS = errors(400, 403, 404, 409, 413, 429)
+# Uploads are rate-limited too; they and downloads answer 503 while the file store is down.
+_UPLOAD_ERRORS = errors(400, 403, 404, 409, 413, 429, 503)
+_FILE_ERRORS = errors(400, 403, 404, 409, 413, 503)
 
 
 @router.get("/knowledge-bases", response={200: list[KnowledgeBaseOut], **_ERRORS})
@@ -213,7 +215,7 @@ def retry_document(request: HttpRequest, doc_id: int) -> Status[Document]:
     return Status(202, services.document_retry(document=document))
 
 
-@router.get("/documents/{doc_id}/file", response={200: None, **_ERRORS})
+@router.get("/documents/{doc_id}/file", response={200: None, **_FILE_ERRORS})
 def download_document(request: HttpRequest, doc_id: int) -> FileResponse:
     """The original file, typed by what detection decided, never by the uploaded name. A real
     PDF opens inline so that ``#page=N`` shows the cited page; anything else is a download.
@@ -234,10 +236,8 @@ _CONTENT_TYPES: dict[str, str] = {
 def _file_response(document: Document) -> FileResponse:
     if not document.file:  # texts added through the vector API have no stored file
         raise NotFound(_("This document has no original file."))
-    try:
-        handle = document.file.open("rb")
-    except FileNotFoundError:
-        raise NotFound(_("The original file of this document is missing.")) from None
+    # From the local folder or the object store: missing answers 404, an unreachable store 503.
+    handle = stored_file_open(name=document.file.name)
     inline = document.file_type == "pdf" and handle.read(5) == b"%PDF-"
     handle.seek(0)
     response = FileResponse(

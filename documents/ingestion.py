@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -52,6 +51,7 @@ from documents.progress import ProgressManager
 from documents.removal import document_delete
 from documents.retrieval import index_chunks, remove_chunks, remove_document, text_sha256
 from documents.retrieval.document_vectors import document_vector_compute
+from documents.stored_files import stored_file_local_copy
 
 logger = logging.getLogger(__name__)
 
@@ -113,15 +113,24 @@ def _run(attempt: Attempt) -> tuple[int, int | None]:
     progress = Progress(attempt)
     progress(DocumentStatus.EXTRACTING, 1)
     ordinal = pages_done = 0
-    with Extraction(
-        Path(document.file.path),
-        document.file_type,
-        options=_chunking_options(kb),
-        max_pages=settings.INGEST_MAX_PAGES,
-        timeout=settings.INGEST_PARSE_TIMEOUT,
-        memory_mb=settings.INGEST_PARSE_MEMORY_MB,
-        cancelled=attempt.lost.is_set,
-    ) as reading:
+    # From an object store, a temporary copy within the upload limit and the reading time.
+    with (
+        stored_file_local_copy(
+            name=document.file.name,
+            sha256=document.sha256,
+            max_bytes=max(document.size, settings.UPLOAD_MAX_BYTES),
+            timeout=settings.INGEST_PARSE_TIMEOUT,
+        ) as path,
+        Extraction(
+            path,
+            document.file_type,
+            options=_chunking_options(kb),
+            max_pages=settings.INGEST_MAX_PAGES,
+            timeout=settings.INGEST_PARSE_TIMEOUT,
+            memory_mb=settings.INGEST_PARSE_MEMORY_MB,
+            cancelled=attempt.lost.is_set,
+        ) as reading,
+    ):
         page_count = reading.page_count
         for batch in reading.batches():
             if ordinal == 0:

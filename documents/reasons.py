@@ -43,6 +43,11 @@ TEMPLATES: tuple[str, ...] = (
         "Lower the maximum chunk size of this knowledge base."
     ),
     gettext_noop("%(label)s embeddings failed: %(message)s"),
+    # The file store (documents.stored_files).
+    gettext_noop(
+        "Fetching the original file from the file store took longer than %(count)s seconds; "
+        "try again later."
+    ),
     # Provider errors (providers._http), inside the embeddings failures above.
     gettext_noop("%(label)s said: %(detail)s (HTTP %(status)s)"),
     gettext_noop("%(label)s rejected the credentials: %(detail)s (HTTP %(status)s)."),

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -32,9 +31,9 @@ from documents.reasons import translate_reason
 
 # document_delete lives in documents.removal (ingestion deletes replaced versions with it).
 from documents.removal import document_delete as document_delete
-from documents.removal import stored_file_delete
 from documents.retrieval import check_encoder, knowledge_base_index_delete
 from documents.signals import sharing_changed
+from documents.stored_files import stored_file_delete, stored_file_save
 from documents.tasks import document_ingest_task
 
 if TYPE_CHECKING:
@@ -414,8 +413,14 @@ def _create_document(
             is_current=replaces is None,
         )
         with path.open("rb") as handle:
-            document.file.save(name.stored, File(handle), save=False)
-        document.save()
+            document.file.name = stored_file_save(
+                name=document.file.field.generate_filename(document, name.stored), content=handle
+            )
+        try:
+            document.save()
+        except BaseException:
+            stored_file_delete(name=document.file.name)
+            raise
         transaction.on_commit(lambda: _announce(document))
         if queue:
             enqueue_on_commit(document_ingest_task, document.pk)

@@ -36,6 +36,7 @@ from documents.retrieval import (
     EncoderNotConfigured,
 )
 from documents.retrieval.api import router as vectors_router
+from documents.stored_files import StorageUnavailable
 from usage.errors import QuotaExceeded
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ STATUS_CODES: dict[type[ApplicationError], int] = {
     EncoderNotConfigured: 400,
     EmbeddingProviderError: 502,
     EmbeddingProviderUnavailable: 503,
+    StorageUnavailable: 503,
 }
 
 

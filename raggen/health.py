@@ -16,6 +16,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from documents.stored_files import storage_check
 from embeddings.model_files import resolve_model_path
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,15 @@ def _check_folder(path: Path) -> None:
     probe.unlink()
 
 
+def _check_file_storage() -> None:
+    """The media folder is writable, or the object store of ``STORAGE_URL`` takes a write, a
+    read and a delete."""
+    if settings.STORAGE_URL:
+        storage_check()
+    else:
+        _check_folder(Path(settings.MEDIA_ROOT))
+
+
 def readiness() -> dict[str, Any]:
     """Runs each readiness check; returns ``{"status": "ok"|"fail", "checks": {part: "ok"|
     "fail"}, "failing": [part, ...]}``. The answer names a failing part, never its error (which
@@ -64,7 +74,7 @@ def readiness() -> dict[str, Any]:
         ("database", _check_database),
         ("embedding_model", _check_embedding_model),
         ("index_storage", lambda: _check_folder(Path(settings.INDEX_DIR))),
-        ("file_storage", lambda: _check_folder(Path(settings.MEDIA_ROOT))),
+        ("file_storage", _check_file_storage),
     ]
     if settings.REDIS_URL:
         probes.append(("redis", _check_redis))
@@ -83,7 +93,7 @@ def readiness() -> dict[str, Any]:
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready: the database answers, Redis when configured, the embedding model is on disk and the
-    index and file folders are writable; 503 naming the failing parts otherwise."""
+    index folder and the file store are writable; 503 naming the failing parts otherwise."""
     report = readiness()
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
 

@@ -26,6 +26,7 @@ from raggen.env import (
     env_str,
     env_url,
 )
+from raggen.storage_url import default_storage_from_url
 
 # Lets generic classes such as ModelAdmin[Model] be subscripted at run time (typing only).
 django_stubs_ext.monkeypatch()
@@ -291,10 +292,12 @@ USE_TZ = True
 # --- Static and uploaded files -------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
+STATIC_ROOT = env_path("STATIC_ROOT", DATA_DIR / "staticfiles")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Uploaded files: the local media folder, or an S3-compatible store (raggen.storage_url).
+STORAGE_URL = env_url("STORAGE_URL", ("s3",))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": default_storage_from_url(STORAGE_URL),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG

@@ -39,6 +39,9 @@ def run_manage(
         ("LOG_FORMAT", "xml", "text, json"),
         ("DATABASE_URL", "mysql://x", "postgres://"),
         ("UPLOAD_MAX_MB", "-3", ">= 1"),
+        ("STORAGE_URL", "ftp://bucket", "s3://"),
+        ("STORAGE_URL", "s3://bucket?regoin=x", "endpoint_url, region"),
+        ("STORAGE_URL", "s3://AKIA:hush-hush@bucket", "AWS_ACCESS_KEY_ID"),
     ],
 )
 def test_invalid_environment_value_stops_startup_with_one_line(tmp_path, name, value, accepted):
@@ -47,6 +50,7 @@ def test_invalid_environment_value_stops_startup_with_one_line(tmp_path, name, v
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert name in lines[0] and accepted in lines[0]
+    assert "hush-hush" not in result.stderr  # a key put in a URL is not echoed
 
 
 SHOW_SETTINGS = (
