@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_celery_worker, subprocess_env
+from conftest import start_celery_worker, stop_process, subprocess_env
 from documents import services
 from documents.models import Chunk, Document, DocumentStatus
 from documents.retrieval import index_stats, search
@@ -119,3 +119,63 @@ def test_a_worker_killed_mid_document_leaves_it_retried_and_whole(
     assert index_stats(knowledge_base=kb).count == document.chunk_count
     hits = search(knowledge_bases=[kb], query="Paragraph 799", mode="keyword", top_k=3).hits
     assert hits and hits[0].document_id == document.pk
+
+
+def _send_ingest(env: dict[str, str], document_id: int) -> None:
+    sent = subprocess.run(
+        [str(BIN / "celery"), "-A", "raggen", "call", "documents.document_ingest",
+         "--args", f"[{document_id}]"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+
+
+def test_two_workers_given_one_document_index_it_once(
+    redis_server, transactional_db, alice, tmp_path
+):
+    """The same document's task delivered twice (a redelivery, a second click, a sweeper that
+    ran early) to two worker processes while the first is mid-document: the second finds the
+    document held by a live attempt and leaves it; the document is indexed once, whole."""
+    kb = services.knowledge_base_create(owner=alice, name="Twice", encoder="local")
+    upload = services.document_upload(
+        knowledge_base=kb, user=alice, name="twice.txt", chunks=[_long_text(400)], queue=False
+    )
+    document = upload.document
+    env = subprocess_env(REDIS_URL=redis_server, INGEST_STALE_SECONDS="60", HF_HUB_OFFLINE="1")
+    first = start_celery_worker(env, tmp_path / "worker1.log")
+    second = None
+    try:
+        _send_ingest(env, document.pk)
+        _wait(
+            lambda: Chunk.objects.filter(document=document).exists(),
+            240,
+            "the first worker to start on the document",
+        )
+        second = start_celery_worker(env, tmp_path / "worker2.log")
+        _send_ingest(env, document.pk)
+        _wait(
+            lambda: (
+                "document_ingest" in (tmp_path / "worker2.log").read_text()
+                and "succeeded" in (tmp_path / "worker2.log").read_text()
+            ),
+            240,
+            "the second worker to take the task and leave the document",
+        )
+        _wait(
+            lambda: Document.objects.get(pk=document.pk).status == DocumentStatus.INDEXED,
+            300,
+            "the first worker to finish the document",
+        )
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                stop_process(proc)
+    document.refresh_from_db()
+    assert document.attempts == 1  # the second delivery never claimed it
+    ordinals = list(Chunk.objects.filter(document=document).values_list("ordinal", flat=True))
+    assert ordinals == list(range(len(ordinals))) and ordinals
+    assert len(ordinals) == document.chunk_count
+    assert index_stats(knowledge_base=kb).count == document.chunk_count
+    hits = search(knowledge_bases=[kb], query="Paragraph 399", mode="keyword", top_k=10).hits
+    assert hits and hits[0].document_id == document.pk
+    assert len({h.chunk_id for h in hits}) == len(hits)
