@@ -62,6 +62,7 @@ def _message_update(message_id: int, outcome: _Outcome, turn: _Turn) -> _Finishe
         "error": outcome.error,
         "first_token_ms": outcome.first_token_ms,
         "total_ms": total_ms,
+        "finish_reason": "",  # set below from the finish, if the answer got one
         "updated_at": timezone.now(),
     }
     if usage:
