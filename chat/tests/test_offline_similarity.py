@@ -16,6 +16,8 @@ import pytest
 from chat.context import Passage
 from chat.pipeline import AnswerRequest, answer_stream
 from chat.similarity import MAX_SENTENCES, encoder_similarity
+from chat.tests.factories import CONTRACT, HANDBOOK, make_conversation
+from chat.tests.test_services import ask, db, text_of
 from documents.retrieval import encoders, use_encoder
 from embeddings import multilingual
 from embeddings.encoder import FakeEncoder, Vectors
@@ -185,3 +187,19 @@ def test_the_multilingual_encoder_asks_the_question_as_a_query_and_sentences_as_
         (["Первое.", "Второе."], False),
         (["Третье."], False),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_offline_answer_in_a_conversation_asks_its_knowledge_bases_encoder(
+    alice: Any, kb: Any
+) -> None:
+    conversation = await db(make_conversation)(alice, kb, provider="offline")
+    recording = Recording()  # the hashing encoder that indexed ``kb``, counting
+
+    with use_encoder(recording):
+        events = await ask(alice, conversation.pk, "When are invoices paid?")
+
+    assert HANDBOOK[0] in text_of(events)
+    # The question was embedded for the search; the sentences of the passages given to the
+    # provider, for its sentence similarity.
+    assert HANDBOOK[0] in recording.encoded and CONTRACT[0] in recording.encoded
