@@ -22,7 +22,10 @@
    shows as a mismatch. Reports errors, mismatches and wall time.
 
 The query encoder is the 384-d hashing ``FakeEncoder`` (the real model's encoding time would
-add to search and product alike; ``bench_retrieval.py`` measures search at scale).
+add to search and product alike; ``bench_retrieval.py`` measures search at scale); with
+``--encoder multilingual`` the knowledge base is a multilingual-e5-small one and its questions
+are embedded by the real bundled model's query side (the chunk vectors stay synthetic). Run it
+with ``ANSWER_WEAK_PASSAGE=0``: synthetic questions would otherwise be refused as weak.
 """
 
 from __future__ import annotations
@@ -77,9 +80,10 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(ordered), 2), "p90": round(p90, 2)}
 
 
-def build_kb(n: int, rng: np.random.Generator) -> Any:
+def build_kb(n: int, rng: np.random.Generator, choice: str = "local") -> Any:
     """A knowledge base of ``n`` synthetic chunks: rows in the database, vectors and BM25 in
-    its index folder."""
+    its index folder; ``choice`` its encoder (``local``: the hashing encoder of the bench,
+    ``multilingual``: the real bundled multilingual-e5-small, whose name its index records)."""
     from django.contrib.auth import get_user_model
 
     from documents import retrieval as embeddings
@@ -87,10 +91,18 @@ def build_kb(n: int, rng: np.random.Generator) -> Any:
     from documents.retrieval.local import index_folder
     from embeddings.store import open_index
 
-    encoder = embeddings.get_encoder()
+    encoder = (
+        embeddings.get_multilingual_encoder()
+        if choice == "multilingual"
+        else embeddings.get_encoder()
+    )
     user = get_user_model().objects.create_user("bench", "bench@example.com", "x")
     kb = KnowledgeBase.objects.create(
-        owner=user, name="Bench", embedding_model=encoder.name, embedding_dimension=DIM
+        owner=user,
+        name="Bench",
+        encoder=choice,
+        embedding_model=encoder.name,
+        embedding_dimension=DIM,
     )
     ranks = np.arange(1, VOCAB + 1, dtype=np.float64) ** -1.07
     p = ranks / ranks.sum()
@@ -227,7 +239,8 @@ def bench_first_token(kb: Any, count: int, rng: np.random.Generator, out: dict[s
     from chat.models import Conversation, Message
     from documents import retrieval as embeddings
 
-    encoder = embeddings.get_encoder()
+    # The knowledge base's query encoder: the hashing one, or e5's query side ("query: ").
+    encoder = embeddings.query_encoder_for(knowledge_base=kb)
     inside = time_provider_inside_product()
     conversation = Conversation.objects.create(owner=kb.owner, provider="openai")
     conversation.knowledge_bases.set([kb])
@@ -282,6 +295,7 @@ def bench_first_token(kb: Any, count: int, rng: np.random.Generator, out: dict[s
         row["added_ms"]["p50"] / row["search_through_database_thread_ms"]["p50"], 2
     )
     row["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
+    row["query_encoder"] = encoder.name
     print(json.dumps(row))
     out["first_token"] = row
 
@@ -336,6 +350,13 @@ def main() -> None:
     parser.add_argument("--token-delay", type=float, default=0.01)
     parser.add_argument("--parts", default="first_token,concurrent")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--encoder",
+        choices=("fake", "multilingual"),
+        default="fake",
+        help="the knowledge base's query encoder: the 384-d hashing one (default), or the real "
+        "bundled multilingual-e5-small (its query side; the chunk vectors stay synthetic)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     rng = np.random.default_rng(20261125)
@@ -346,7 +367,7 @@ def main() -> None:
     # The fake's listen backlog (socketserver's default: 5) would refuse a burst of 100
     # connections before any product code runs; a real LLM server accepts them.
     http.server.ThreadingHTTPServer.request_queue_size = 512
-    out: dict[str, Any] = {"cores": os.cpu_count(), "synthetic": True}
+    out: dict[str, Any] = {"cores": os.cpu_count(), "synthetic": True, "encoder": args.encoder}
     with tempfile.TemporaryDirectory(prefix="bench-chat-") as tmp, OpenAIFake() as fake:
         fake.max_in_flight = max(200, args.concurrent * 2)
         fake.script = Script(token_delay=args.token_delay)
@@ -354,9 +375,12 @@ def main() -> None:
         from documents import retrieval as embeddings
         from embeddings.encoder import FakeEncoder
 
-        with embeddings.use_encoder(FakeEncoder()):
+        real = args.encoder == "multilingual"
+        # With --encoder multilingual only the local choice is the hashing encoder.
+        with embeddings.use_encoder(FakeEncoder(), choice="local" if real else ""):
             parts = set(args.parts.split(","))
-            kb = build_kb(args.chunks if "first_token" in parts else 10, rng)
+            choice = "multilingual" if real else "local"
+            kb = build_kb(args.chunks if "first_token" in parts else 10, rng, choice)
             if "first_token" in parts:
                 print(f"\n## First token at {args.chunks:,} chunks")
                 bench_first_token(kb, args.questions, rng, out)

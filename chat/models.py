@@ -105,6 +105,11 @@ class Message(models.Model):
         _("time to first token (ms)"), null=True, blank=True
     )
     total_ms = models.PositiveIntegerField(_("total time (ms)"), null=True, blank=True)
+    # How a complete answer ended: its provider's finish ("stop", "length", "content_filter",
+    # "other"), or "no_answer" when the documents did not answer and no provider was asked (the
+    # weak-passage rule, chat.pipeline.NO_ANSWER_FINISH). Empty: not finished, or stopped or
+    # failed before its finish.
+    finish_reason = models.CharField(_("finish reason"), max_length=20, blank=True)
     # The grounding check of a complete answer (chat.grounding), written once it is saved:
     # {"supported_share": float | None, "counted": int, "supported": int,
     #  "unsupported": [{"start": int, "end": int}, ...]} (character offsets into ``content``).

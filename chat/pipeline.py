@@ -21,9 +21,17 @@ from chat import prompts
 from chat.citations import resolve
 from chat.context import Passage, context_window, plan_context
 from chat.events import CitationPayload, CitationsEvent, DeltaEvent, SourcesEvent, UsageEvent
+from chat.similarity import encoder_similarity
 from documents.models import KnowledgeBase
 from documents.retrieval import search
-from providers.base import ChatMessage, ChatRequest, Delta, SourcePassage, apply_delta
+from providers.base import (
+    ChatMessage,
+    ChatRequest,
+    Delta,
+    SentenceSimilarity,
+    SourcePassage,
+    apply_delta,
+)
 from providers.errors import ProviderStreamInterrupted
 from providers.offline import extract
 from providers.registry import get_provider
@@ -225,7 +233,17 @@ class _Prepared:
     weak: bool = False  # the documents do not answer: no provider is asked (refusal_text)
 
 
-async def _prepare(request: AnswerRequest, model: str) -> _Prepared:
+def _similarity(question: str, passages: Sequence[Passage]) -> SentenceSimilarity | None:
+    """The sentence similarity of the encoder of the best passage's knowledge base, for a
+    provider that quotes the passages (:mod:`chat.similarity`); None without passages."""
+    model_name = next((p.encoder for p in passages if p.encoder), "")
+    return encoder_similarity(model_name=model_name, question=question) if model_name else None
+
+
+async def _prepare(request: AnswerRequest, model: str, *, quotes: bool = False) -> _Prepared:
+    """The provider's request and the passages given. ``quotes``: the provider quotes the
+    passages itself (the offline one), so it gets the knowledge base's encoder as its sentence
+    similarity."""
     rag = bool(request.knowledge_base_ids)
     passages = list(request.passages or ())
     if rag and request.passages is None:
@@ -268,6 +286,7 @@ async def _prepare(request: AnswerRequest, model: str) -> _Prepared:
         max_tokens=request.params.max_tokens,
         sources=sources,
         question=request.question,
+        similarity=_similarity(request.question, chosen) if quotes and not weak else None,
     )
     return _Prepared(chat_request, chosen, weak)
 
@@ -292,7 +311,9 @@ async def answer_stream(
     """
     provider = get_provider(request.provider)
     model = request.model or provider.default_model
-    prepared = await _prepare(request, model)
+    prepared = await _prepare(
+        request, model, quotes=bool(getattr(provider, "quotes_sources", False))
+    )
     yield {
         "type": "sources",
         "sources": [citation_payload(n, p) for n, p in enumerate(prepared.passages, start=1)],

@@ -105,6 +105,15 @@ class MessageOut(Schema):
     completion_tokens: int | None
     first_token_ms: int | None
     total_ms: int | None
+    finish_reason: str = Field(
+        "",
+        description=(
+            "How a complete answer ended: the provider's finish (`stop`, `length`, "
+            "`content_filter`, `other`), or `no_answer` when the documents did not answer and "
+            "no provider was asked (the answer says so and cites the closest passages). Empty: "
+            "not finished (streaming, stopped or failed)."
+        ),
+    )
     created_at: datetime
     citations: list[CitationOut]
     grounding: GroundingOut | None = Field(

@@ -153,14 +153,19 @@ def _store(attempt: Attempt, rows: list[Chunk], progress: Progress) -> None:
     with transaction.atomic():
         attempt.require(heartbeat_at=timezone.now())
         Chunk.objects.bulk_create(rows)
+    kb_id = attempt.document.knowledge_base_id
+
+    def reembedded(done: int, total: int) -> None:
+        progress(DocumentStatus.EMBEDDING, 5 + int(90 * done / max(total, 1)))
+        ProgressManager(kb_id).reembed(done, total)
+
     index_chunks(
         knowledge_base=attempt.document.knowledge_base,
         chunks=rows,
         # A switch of encoder re-embeds the whole knowledge base within this call: its progress
-        # is this document's (and keeps its heartbeat fresh).
-        progress=lambda done, total: progress(
-            DocumentStatus.EMBEDDING, 5 + int(90 * done / max(total, 1))
-        ),
+        # is this document's (and keeps its heartbeat fresh) and the knowledge base's own (the
+        # page's "re-embedding N%").
+        progress=reembedded,
     )
 
 

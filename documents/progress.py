@@ -12,6 +12,15 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 
+class ReembedPayload(TypedDict):
+    """A switch of encoder re-embedding the knowledge base: ``done`` of ``total`` chunks."""
+
+    type: Literal["reembed"]
+    percent: int
+    done: int
+    total: int
+
+
 class ProgressPayload(TypedDict):
     type: Literal["progress"]
     document_id: int
@@ -52,6 +61,17 @@ class ProgressManager:
             "failure_reason": failure_reason,
         }
         self._group_send({"type": "ingest.progress", "payload": payload}, f"document {document_id}")
+
+    def reembed(self, done: int, total: int) -> None:
+        """Tells the knowledge base's page how far a switch of encoder has re-embedded its
+        chunks (the page's "re-embedding N%")."""
+        payload: ReembedPayload = {
+            "type": "reembed",
+            "percent": max(0, min(100, int(100 * done / total))) if total else 100,
+            "done": done,
+            "total": total,
+        }
+        self._group_send({"type": "ingest.progress", "payload": payload}, "re-embedding")
 
     def access_changed(self) -> None:
         """Tells the knowledge base's listeners that access was withdrawn (a share removed,

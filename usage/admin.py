@@ -42,9 +42,10 @@ class UsageRecordAdmin(admin.ModelAdmin[UsageRecord]):
         "first_token_ms",
         "total_ms",
         "no_good_context",
+        "refused",
         "grounded_share",
     )
-    list_filter = ("status", "provider", "no_good_context", "error_kind")
+    list_filter = ("status", "provider", "no_good_context", "refused", "error_kind")
     search_fields = ("question", "user__username", "model", "error")
     list_select_related = ("user",)
     date_hierarchy = "created_at"

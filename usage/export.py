@@ -24,6 +24,7 @@ CSV_COLUMNS = (
     "passages_retrieved",
     "best_score",
     "no_good_context",
+    "refused",
     "grounded_share",
     "question",
 )
@@ -63,6 +64,7 @@ def usage_csv_lines(*, records: Iterable[UsageRecord]) -> Iterator[str]:
                 "" if r.passages_retrieved is None else r.passages_retrieved,
                 "" if r.best_score is None else f"{r.best_score:.4f}",
                 int(r.no_good_context),
+                int(r.refused),
                 "" if r.grounded_share is None else f"{r.grounded_share:.4f}",
                 _cell(r.question),
             )

@@ -31,7 +31,7 @@ class UsageRecord(models.Model):
     ``knowledge_base_ids``: those the answer searched (a conversation's may change between
     messages). ``best_score``: the best dense (cosine) score retrieved; ``no_good_context``:
     knowledge bases were searched but nothing retrieved scored at least
-    ``USAGE_GOOD_CONTEXT_SCORE`` (or nothing was retrieved)."""
+    ``USAGE_GOOD_CONTEXT_SCORE`` (or nothing was retrieved), or the answer was ``refused``."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -63,6 +63,9 @@ class UsageRecord(models.Model):
     passages_retrieved = models.PositiveIntegerField(_("passages retrieved"), null=True, blank=True)
     best_score = models.FloatField(_("best retrieval score"), null=True, blank=True)
     no_good_context = models.BooleanField(_("no good context"), default=False)
+    # The answer said the documents do not answer, and no provider was asked (chat's weak-passage
+    # rule; its message's finish_reason is "no_answer"). Such an answer also has no good context.
+    refused = models.BooleanField(_("refused"), default=False)
     # The share of the answer's sentences supported by the passages given to the model (the
     # grounding check, chat.grounding); None: not checked (no passages, not complete, or no
     # sentence counted). Here, not on the message: the analytics outlive it.

@@ -65,6 +65,8 @@ _TOTALS: dict[str, Any] = {
     "failed": Count("id", filter=Q(status=AnswerStatus.FAILED)),
     "stopped": Count("id", filter=Q(status=AnswerStatus.STOPPED)),
     "no_good_context": Count("id", filter=Q(no_good_context=True)),
+    # Answers that said the documents do not answer (no provider asked).
+    "refused": Count("id", filter=Q(refused=True)),
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
     "completion_tokens": Coalesce(Sum("completion_tokens"), 0),
     "avg_total_ms": Avg("total_ms"),
@@ -90,6 +92,13 @@ class Row:
     avg_first_token_ms: int | None
     max_total_ms: int | None
     avg_grounded_share: float | None = None
+    refused: int = 0
+
+    @property
+    def refused_percent(self) -> int | None:
+        """The share of the answers that said the documents do not answer, in whole percent
+        (None: no answers)."""
+        return round(100 * self.refused / self.answers) if self.answers else None
 
     @property
     def grounded_percent(self) -> int | None:
@@ -123,6 +132,7 @@ def _row(key: str, values: dict[str, Any]) -> Row:
         avg_first_token_ms=whole("avg_first_token_ms"),
         max_total_ms=whole("max_total_ms"),
         avg_grounded_share=values.get("avg_grounded_share"),
+        refused=values.get("refused") or 0,
     )
 
 

@@ -52,13 +52,6 @@ def no_good_context(*, knowledge_base_ids: Sequence[int], retrieval: Retrieval) 
     return best is not None and best < good_context_threshold()
 
 
-def usage_mark_no_good_context(*, message_id: int) -> int:
-    """Mark the usage record of answer ``message_id`` as having found no good context: the
-    answer said the documents do not answer (``chat.pipeline.weak_context``, a keyword signal
-    that the dense cosine of :func:`no_good_context` does not see). Returns the rows marked."""
-    return UsageRecord.objects.filter(message_id=message_id).update(no_good_context=True)
-
-
 def usage_record_answer(
     *,
     record_id: int | None = None,
@@ -77,9 +70,13 @@ def usage_record_answer(
     knowledge_base_ids: Sequence[int] = (),
     question: str = "",
     retrieval: Retrieval = Retrieval(None, None),
+    refused: bool = False,
 ) -> UsageRecord:
     """Record (or, for the same message, replace) the usage of one finished answer;
     ``message_id`` None: its message is gone (the conversation was deleted mid-answer).
+    ``refused``: the answer said the documents do not answer (``chat.pipeline.weak_context``, a
+    keyword signal that the dense cosine of :func:`no_good_context` does not see); it is then
+    also recorded as having found no good context.
     ``record_id``: the answer's reservation, settled with these values (it keeps its time, the
     question's, so that the answer counts on the day it was asked)."""
     values = {
@@ -98,9 +95,9 @@ def usage_record_answer(
         "question": question,
         "passages_retrieved": retrieval.passages,
         "best_score": retrieval.best_score,
-        "no_good_context": no_good_context(
-            knowledge_base_ids=knowledge_base_ids, retrieval=retrieval
-        ),
+        "no_good_context": refused
+        or no_good_context(knowledge_base_ids=knowledge_base_ids, retrieval=retrieval),
+        "refused": refused,
     }
     if record_id is not None:
         values["message_id"] = message_id

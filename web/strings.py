@@ -38,6 +38,7 @@ def js_strings() -> dict[str, str]:
         "notConfigured": _("not configured"),
         "saved": _("Saved."),
         "savedReindexing": _("Saved. The documents are being re-indexed."),
+        "reembedding": _("re-embedding %(percent)s"),  # percent: "62%"
         "confirmDeleteKb": _(
             "Delete the knowledge base “%(name)s” with all its documents and its index?"
             " This cannot be undone."

@@ -42,7 +42,6 @@ from chat.services._turns import _turn_record as _turn_record
 from core.errors import ApplicationError, Conflict
 from providers.errors import ProviderError
 from usage.quotas import quota_release
-from usage.services import usage_mark_no_good_context
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -142,13 +141,10 @@ async def _stream_into(release: _Release, outcome: _Outcome) -> None:
 
 
 def _finish(message_id: int, outcome: _Outcome, turn: _Turn) -> None:
-    """:func:`message_finish`; an answer that said the documents do not answer (the pipeline's
-    weak-passage rule) is then marked as having found no good context in its usage record,
-    written by then (on commit, in autocommit mode)."""
+    """:func:`message_finish`: an answer that said the documents do not answer (the pipeline's
+    weak-passage rule) is recorded as such, its message's ``finish_reason`` ``no_answer`` and
+    its usage record ``refused`` (and as having found no good context)."""
     message_finish(message_id=message_id, outcome=outcome, turn=turn)
-    usage = outcome.usage
-    if usage is not None and usage["finish_reason"] == NO_ANSWER_FINISH:
-        usage_mark_no_good_context(message_id=message_id)
 
 
 async def _answer(run: Run, turn: _Turn) -> None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from chat.citations import resolve
 from chat.events import CitationPayload, UsageEvent
 from chat.models import Citation, Conversation, Message, MessageStatus
+from chat.pipeline import NO_ANSWER_FINISH
 from core.metrics import record_answer
 from documents.models import Chunk, Document
 from usage.services import retrieval_of, usage_record_answer
@@ -61,6 +62,7 @@ def _message_update(message_id: int, outcome: _Outcome, turn: _Turn) -> _Finishe
         "error": outcome.error,
         "first_token_ms": outcome.first_token_ms,
         "total_ms": total_ms,
+        "finish_reason": "",  # set below from the finish, if the answer got one
         "updated_at": timezone.now(),
     }
     if usage:
@@ -68,6 +70,7 @@ def _message_update(message_id: int, outcome: _Outcome, turn: _Turn) -> _Finishe
             model=usage["model"],
             prompt_tokens=usage["prompt_tokens"],
             completion_tokens=usage["completion_tokens"],
+            finish_reason=usage["finish_reason"][:20],
         )
     if not Message.objects.filter(pk=message_id).update(**fields):
         model = usage["model"] if usage else request.model
@@ -132,6 +135,7 @@ def _answer_counted(finished: _Finished, outcome: _Outcome, turn: _Turn) -> None
         knowledge_base_ids=request.knowledge_base_ids,
         question=request.question,
         retrieval=retrieval_of(passages=request.passages),
+        refused=usage is not None and usage["finish_reason"] == NO_ANSWER_FINISH,
     )
 
 

@@ -59,8 +59,10 @@ async def test_an_unrelated_question_never_reaches_the_provider_and_cites_the_cl
     assert message.content == text
     stored = await db(lambda: sorted(c.number for c in message.citations.all()))()
     assert stored == [1, 2, 3]
+    assert message.finish_reason == NO_ANSWER_FINISH  # the refusal, recorded
     record = await db(UsageRecord.objects.get)(message_id=message.pk)
     assert record.no_good_context and record.status == "complete"
+    assert record.refused
 
 
 async def test_a_related_question_still_reaches_the_provider(alice, kb, openai_fake):
@@ -71,6 +73,10 @@ async def test_a_related_question_still_reaches_the_provider(alice, kb, openai_f
     assert len(completions(openai_fake)) == 1
     assert event(events, "usage")["finish_reason"] == "stop"
     assert "do not answer" not in text_of(events)
+    message = await db(answer_of)(events)
+    assert message.finish_reason == "stop"
+    record = await db(UsageRecord.objects.get)(message_id=message.pk)
+    assert not record.refused
 
 
 async def test_with_the_setting_off_an_unrelated_question_reaches_the_provider(
@@ -218,3 +224,24 @@ async def test_an_answer_from_the_provider_is_grounding_checked(alice, kb, opena
     events = await ask(alice, conversation.pk, "When are invoices paid?")
 
     assert [e["type"] for e in events if e["type"] == "grounding"] == ["grounding"]
+
+
+def test_the_api_says_which_answers_were_refusals(alice, alice_client, kb):
+    conversation = make_conversation(alice, kb, provider="offline")
+    url = f"/api/v1/conversations/{conversation.pk}/messages"
+    for question in (UNRELATED, "When are invoices paid?"):
+        response = alice_client.post(url, {"content": question}, content_type="application/json")
+        assert response.status_code < 300, response.content
+
+    items = alice_client.get(url).json()["items"]
+
+    answers = [(m["content"][:40], m["finish_reason"]) for m in items if m["role"] == "assistant"]
+    assert answers == [
+        ("The documents do not answer this questio", "no_answer"),
+        ("No language model provider is configured", "stop"),
+    ]
+    assert {m["finish_reason"] for m in items if m["role"] == "user"} == {""}
+    refused = UsageRecord.objects.filter(conversation=conversation).values_list(
+        "refused", flat=True
+    )
+    assert sorted(refused) == [False, True]

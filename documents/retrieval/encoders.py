@@ -330,6 +330,23 @@ def query_encoder_for(*, knowledge_base: KnowledgeBase) -> Encoder:
     return query_encoder
 
 
+def sentence_encoders(*, model_name: str) -> tuple[Encoder, Encoder] | None:
+    """The (question, sentence) encoders of the model of this process that made the vectors
+    recorded as ``model_name`` (a knowledge base's ``embedding_model``), to score the sentences
+    of passages against a question: for the multilingual model its query side (``"query: "``)
+    and its passage side (``"passage: "``), otherwise the model twice. ``None`` for a
+    provider's encoder (a network call per answer) or no name."""
+    if not model_name:
+        return None
+    choice = encoder_kind(model_name)
+    if ENCODERS[choice].provider:
+        return None
+    encoder = _process_encoder(choice)
+    for_queries = getattr(encoder, "for_queries", None)
+    question_encoder: Encoder = encoder if for_queries is None else for_queries()
+    return question_encoder, encoder
+
+
 @contextmanager
 def provider_errors(*, choice: str) -> Iterator[None]:
     """Provider errors become :class:`EmbeddingProviderError` with the provider's message

@@ -52,6 +52,22 @@ async def test_the_owner_receives_progress_events_of_the_knowledge_base(alice):
     await communicator.disconnect()
 
 
+async def test_the_owner_receives_the_re_embedding_progress_of_a_switch_of_encoder(alice):
+    kb = await KnowledgeBase.objects.acreate(name="Docs", owner=alice)
+    cookie = await sync_to_async(_session_cookie)(alice)
+    communicator = await _connect(kb.pk, cookie)
+
+    for done in (1, 3):
+        await sync_to_async(ProgressManager(kb.pk).reembed)(done, 3)
+
+    received = [await communicator.receive_json_from(timeout=5) for _ in range(2)]
+    assert received == [
+        {"type": "reembed", "percent": 33, "done": 1, "total": 3},
+        {"type": "reembed", "percent": 100, "done": 3, "total": 3},
+    ]
+    await communicator.disconnect()
+
+
 async def test_an_anonymous_socket_is_closed_with_4401(alice):
     kb = await KnowledgeBase.objects.acreate(name="Docs", owner=alice)
     communicator = await _connect(kb.pk, None)

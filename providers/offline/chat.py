@@ -105,6 +105,8 @@ class OfflineProvider:
 
     name = "offline"
     default_model = MODEL
+    # It quotes ``request.sources`` itself: the caller may pass a ``request.similarity``.
+    quotes_sources = True
 
     def __init__(
         self, *, word_delay: float = 0.0, budget: extract.Budget = extract.DEFAULT_BUDGET

@@ -88,6 +88,14 @@
     if (FINAL.indexOf(p.status) >= 0) { refreshDocument(p.document_id).catch(function () {}); }
   }
 
+  // A switch of encoder re-embeds every chunk: "re-embedding N%" beside the encoder's name.
+  function onReembed(p) {
+    var status = $("kb-reembed");
+    if (!status) { return; }
+    status.hidden = false;
+    status.textContent = "· " + t("reembedding", { percent: p.percent + "%" });
+  }
+
   var retryDelay = 1000;
   function connectProgress() {
     var socket = new WebSocket(R.wsUrl(R.url("ws.progress", { kb_id: kbId })));
@@ -101,6 +109,7 @@
     socket.onmessage = function (e) {
       var data = JSON.parse(e.data);
       if (data.type === "progress") { onProgress(data); }
+      else if (data.type === "reembed") { onReembed(data); }
     };
     socket.onclose = function (e) {
       if (e.code === 4401 || e.code === 4404) { return; }

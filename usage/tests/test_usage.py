@@ -148,6 +148,37 @@ def test_the_csv_export_has_the_share_of_supported_sentences(alice, staff_client
 
 
 @pytest.mark.django_db
+def test_refusals_are_counted_with_their_share_on_the_dashboard_and_in_the_csv(alice, staff_client):
+    _record(alice, refused=True, no_good_context=True, prompt_tokens=0, completion_tokens=0)
+    _record(alice)
+    _record(alice)
+    _record(alice, provider="gigachat", model="GigaChat", refused=True, no_good_context=True)
+    period = Period.last_days(30)
+
+    totals = usage_totals(period=period)
+    assert (totals.answers, totals.refused, totals.refused_percent) == (4, 2, 50)
+    models = {r.key: (r.refused, r.refused_percent) for r in usage_by_model(period=period)}
+    assert models == {"openai / gpt-4o": (1, 33), "gigachat / GigaChat": (1, 100)}
+    assert {r.key: r.refused for r in usage_by_user(period=period)} == {"alice": 2}
+    assert usage_by_day(period=period)[-1].refused == 2
+
+    html = staff_client.get(reverse("admin:chat_usage_dashboard")).content.decode()
+
+    assert 'data-total="refused">2 <small data-total="refused_percent">(50%)</small><' in html
+    assert "<td>33</td>" in html and "<td>100</td>" in html
+    response = staff_client.get(reverse("admin:chat_usage_export"))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert sorted(r["refused"] for r in rows) == ["0", "0", "1", "1"]
+
+
+@pytest.mark.django_db
+def test_no_answers_no_refused_share(staff_client):
+    assert usage_totals(period=Period.last_days(30)).refused_percent is None
+    html = staff_client.get(reverse("admin:chat_usage_dashboard")).content.decode()
+    assert 'data-total="refused">0</strong>' in html
+
+
+@pytest.mark.django_db
 def test_the_dashboard_takes_a_date_range(history, staff_client):
     yesterday = timezone.localdate() - dt.timedelta(days=1)
 

@@ -167,12 +167,19 @@ def test_switching_to_multilingual_re_embeds_while_the_old_index_answers_searche
         events.append((document_id, status, percent))
 
     monkeypatch.setattr(ProgressManager, "send", send)
+    reembeds: list[tuple[int, int, int]] = []
+
+    def reembed(self: ProgressManager, done: int, total: int) -> None:
+        reembeds.append((self.kb_id, done, total))
+
+    monkeypatch.setattr(ProgressManager, "reembed", reembed)
     monkeypatch.setattr(local, "REBUILD_BATCH", 1)
     chunks = Chunk.objects.filter(knowledge_base_id=kb_id).count()
 
     with retrieval.use_encoder(new, choice="multilingual"):
         page = alice_client.get(f"/kb/{kb_id}/").content.decode()
         assert "Encoder: <strong>all-MiniLM-L6-v2" in page and "switching" not in page
+        assert '<span id="kb-reembed" role="status" hidden></span>' in page
         response = alice_client.patch(
             f"/api/v1/knowledge-bases/{kb_id}",
             {"encoder": "multilingual"},
@@ -194,6 +201,8 @@ def test_switching_to_multilingual_re_embeds_while_the_old_index_answers_searche
         # the first of its steps of one chunk, out of the old and the new version's chunks.
         step = 5 + 90 // (2 * chunks)
         assert (current.pk, DocumentStatus.EMBEDDING, step) in events
+        # ... and the knowledge base's own, for the page's "re-embedding N%".
+        assert reembeds == [(kb_id, i, 2 * chunks) for i in range(1, 2 * chunks + 1)]
         after = _search(alice_client, kb_id)
         assert "двадцать восемь" in after["hits"][0]["text"] and after["notes"] == []
 
@@ -218,6 +227,7 @@ def test_while_a_switch_is_pending_search_uses_the_encoder_of_the_index_and_the_
     assert new.calls == 0
     assert "Encoder: <strong>multilingual-e5-small (bundled, multilingual)</strong>" in page
     assert 'id="kb-encoder-switching"' in page
+    assert '<span id="kb-reembed" role="status">· re-embedding</span>' in page
     assert "search uses all-MiniLM-L6-v2 (bundled, faster, English only)" in page
     assert '<a href="#kb-encoder">Switch the encoder</a>' in page
     assert "Dense side encoded by: all-MiniLM-L6-v2" in page
