@@ -88,7 +88,7 @@ class Services:
     def __init__(self, root: Path) -> None:
         import pgserver
 
-        self.pg = pgserver.get_server(root / "pg", cleanup_mode="stop")
+        self.pg = pgserver.get_server(root / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
         socket_dir = urllib.parse.parse_qs(urllib.parse.urlsplit(self.pg.get_uri()).query)["host"][
             0
         ]
