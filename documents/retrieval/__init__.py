@@ -169,6 +169,7 @@ def search(
 __all__ = [
     "CANDIDATES",
     "ENCODERS",
+    "INDEX_BATCH",
     "MAX_TEXTS_PER_CALL",
     "MAX_TEXT_CHARS",
     "MODES",

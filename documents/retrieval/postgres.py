@@ -29,14 +29,13 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from documents.models import Chunk, Document, KnowledgeBase
-from documents.retrieval import postgres_search
+from documents.retrieval import local, postgres_search
 from documents.retrieval.cache import cache_counts, encode_cached, text_sha256
 from documents.retrieval.encoders import ENCODERS, encoder_for, provider_errors
 from documents.retrieval.errors import EmbeddingProviderUnavailable
 from documents.retrieval.hits import IndexStats, Mode, Progress, Rebuilt, SearchResult
 from documents.retrieval.local import (
     INDEX_BATCH,
-    REBUILD_BATCH,
     _batches,
     _claim_model,
     _embed_text,
@@ -103,7 +102,8 @@ def _delete_rows(kb_id: int, chunk_ids: Sequence[int] | None) -> int:
 
 def _insert_rows(kb_id: int, dimension: int, rows: Sequence[tuple[int, str, bytes]]) -> None:
     """Insert (chunk id, keyword text, float32 vector bytes) rows and add them to the knowledge
-    base's statistics. Inside the caller's transaction; the rows must not be there already."""
+    base's statistics. Inside the caller's transaction. A row already there (another worker
+    indexed the same chunk and committed first) is kept: both come from the same chunk row."""
     if not rows:
         return
     ids = [r[0] for r in rows]
@@ -122,6 +122,7 @@ def _insert_rows(kb_id: int, dimension: int, rows: Sequence[tuple[int, str, byte
                         r.latin, r.cyrillic
                     FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::int[])
                         AS r(id, text, latin, cyrillic)
+                    ON CONFLICT (chunk_id) DO NOTHING
                     RETURNING length, latin_tokens, cyrillic_tokens)
                 UPDATE raggen_search_kb SET
                     chunks = chunks + (SELECT count(*) FROM added),
@@ -136,7 +137,8 @@ def _insert_rows(kb_id: int, dimension: int, rows: Sequence[tuple[int, str, byte
         )
         cursor.execute(
             f"INSERT INTO {table} (chunk_id, kb_id, embedding) "
-            "SELECT r.id, %s, r.v::vector FROM unnest(%s::bigint[], %s::text[]) AS r(id, v)",
+            "SELECT r.id, %s, r.v::vector FROM unnest(%s::bigint[], %s::text[]) AS r(id, v) "
+            "ON CONFLICT (chunk_id) DO NOTHING",
             [kb_id, ids, vectors],
         )
 
@@ -147,8 +149,8 @@ def _write_chunks(kb_id: int, model: str, dimension: int, chunk_ids: Sequence[in
     ensure_schema(dimension)
     with transaction.atomic():
         _kb_row(kb_id, model, dimension)
-        for part in range(0, len(chunk_ids), REBUILD_BATCH):
-            ids = list(chunk_ids[part : part + REBUILD_BATCH])
+        for part in range(0, len(chunk_ids), local.REBUILD_BATCH):
+            ids = list(chunk_ids[part : part + local.REBUILD_BATCH])
             _delete_rows(kb_id, ids)
             _insert_rows(kb_id, dimension, _stored_rows(ids))
 
@@ -273,7 +275,7 @@ def rebuild_index(
     done = 0
     ids: list[int] = []
     with provider_errors(choice=knowledge_base.encoder):
-        for batch in _batches(rows.iterator(chunk_size=REBUILD_BATCH), REBUILD_BATCH):
+        for batch in _batches(rows.iterator(chunk_size=local.REBUILD_BATCH), local.REBUILD_BATCH):
             stale = [
                 c
                 for c in batch
@@ -296,11 +298,11 @@ def rebuild_index(
     with transaction.atomic():
         _delete_rows(knowledge_base.pk, None)
         _kb_row(knowledge_base.pk, encoder.name, encoder.dimension)
-        for part in range(0, len(ids), REBUILD_BATCH):
+        for part in range(0, len(ids), local.REBUILD_BATCH):
             _insert_rows(
                 knowledge_base.pk,
                 encoder.dimension,
-                _stored_rows(ids[part : part + REBUILD_BATCH]),
+                _stored_rows(ids[part : part + local.REBUILD_BATCH]),
             )
         if reembed:
             KnowledgeBase.objects.filter(pk=knowledge_base.pk).update(
