@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-import pgserver
+from pgserver import get_server  # type: ignore[attr-defined]
 
 
 def main(argv: list[str]) -> int:
@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     folder = tempfile.mkdtemp(prefix="raggen-pgvector-")
-    server = pgserver.get_server(folder, cleanup_mode="delete")
+    server = get_server(folder, cleanup_mode="delete")
     try:
         server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
         env = dict(os.environ)

@@ -74,7 +74,7 @@ def _delete_rows(kb_id: int, chunk_ids: Sequence[int] | None) -> int:
     """Delete chunks (all of the knowledge base's when ``chunk_ids`` is None) from every table,
     subtracting them from the knowledge base's statistics. Inside the caller's transaction."""
     where = "kb_id = %s" + ("" if chunk_ids is None else " AND chunk_id = ANY(%s)")
-    params: list[object] = [kb_id] if chunk_ids is None else [kb_id, list(chunk_ids)]
+    params: list[int | list[int]] = [kb_id] if chunk_ids is None else [kb_id, list(chunk_ids)]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tablename FROM pg_tables WHERE tablename LIKE 'raggen\\_search\\_vec\\_%%'"
@@ -159,7 +159,7 @@ def _stored_rows(ids: Sequence[int]) -> list[tuple[int, str, bytes]]:
     chunks = Chunk.objects.filter(pk__in=ids, vector__isnull=False).only(
         "pk", "text", "heading_path", "vector"
     )
-    return sorted((c.pk, _keyword_text(c), bytes(c.vector)) for c in chunks)
+    return sorted((c.pk, _keyword_text(c), bytes(c.vector or b"")) for c in chunks)
 
 
 # --- the lifecycle --------------------------------------------------------------------------

@@ -225,7 +225,7 @@ def nearest(
     table = vector_table(dimension)
     literal = vector_literal(vector)
     where = "kb_id = %s" + ("" if allowed is None else " AND chunk_id = ANY(%s)")
-    params: list[object] = [kb_id] if allowed is None else [kb_id, allowed]
+    params: list[int | list[int]] = [kb_id] if allowed is None else [kb_id, allowed]
     with transaction.atomic(), connection.cursor() as cursor:
         if exact:
             cursor.execute("SET LOCAL enable_indexscan = off")
