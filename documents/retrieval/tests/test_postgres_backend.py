@@ -323,3 +323,16 @@ def test_hnsw_and_exact_search_agree_on_a_small_corpus(kb):
         approximate = postgres_search.nearest(kb.pk, 384, q, 10, None)
         assert [i for i, _ in approximate] == [i for i, _ in expected], query
         assert [s for _, s in approximate] == pytest.approx([s for _, s in expected])
+
+
+def test_the_migration_created_the_extension_and_the_static_tables():
+    """Before any write: documents/0008 ran on PostgreSQL with SEARCH_BACKEND=postgres."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        assert cursor.fetchone()[0].startswith("0.8")
+        cursor.execute(
+            "SELECT to_regclass('raggen_search_kb') IS NOT NULL, "
+            "to_regclass('raggen_search_chunk') IS NOT NULL, "
+            "to_regclass('raggen_search_chunk_tsv') IS NOT NULL"
+        )
+        assert cursor.fetchone() == (True, True, True)
