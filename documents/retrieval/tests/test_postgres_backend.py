@@ -17,7 +17,7 @@ from core.errors import InvalidInput
 from documents import retrieval
 from documents.models import Chunk, FileType
 from documents.models import Encoder as EncoderChoice
-from documents.retrieval import postgres, postgres_search
+from documents.retrieval import postgres, postgres_schema, postgres_search
 from documents.retrieval.backend import backend_named
 from documents.retrieval.tests.factories import make_document, make_kb
 from embeddings.encoder import FakeEncoder
@@ -316,7 +316,7 @@ def test_hnsw_and_exact_search_agree_on_a_small_corpus(kb):
         cursor.execute(
             "EXPLAIN SELECT chunk_id FROM raggen_search_vec_384 WHERE kb_id = %s "
             "ORDER BY embedding <#> %s::vector LIMIT 10",
-            [kb.pk, postgres.vector_literal(vectors[0])],
+            [kb.pk, postgres_schema.vector_literal(vectors[0])],
         )
         assert "raggen_search_vec_384_hnsw" in str(cursor.fetchall())
     for query, q, expected in zip(QUERIES, vectors, exact, strict=True):
