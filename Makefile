@@ -10,7 +10,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 FUZZ_EXAMPLES ?= 100
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run serve worker test test-pg fuzz lint fmt bench migrate clean
+.PHONY: help install install-dev run serve worker test test-pg test-pgvector fuzz lint fmt bench migrate clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ test: install-dev ## Run the whole test suite (SQLite)
 
 test-pg: install-dev ## Run the whole test suite against PostgreSQL (PG_URL)
 	DATABASE_URL=$(PG_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+test-pgvector: install-dev ## Search, ingestion and chat suites on a throw-away PostgreSQL + pgvector, SEARCH_BACKEND=postgres
+	$(BIN)/python bench/with_pgvector.py $(BIN)/pytest documents chat -p no:cacheprovider $(PYTEST_ARGS)
 
 fuzz: install-dev ## Schemathesis on the real server, FUZZ_EXAMPLES (100) examples per operation
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest raggen/tests/test_fuzz.py -m fuzz -s --timeout=0 $(PYTEST_ARGS)

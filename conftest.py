@@ -248,6 +248,9 @@ def database_url_for_subprocess() -> str:
     user = db.get("USER") or ""
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     auth = f"{user}{password}@" if user else ""
+    socket_folder = (db.get("OPTIONS") or {}).get("host", "")
+    if socket_folder:  # a unix socket (bench/with_pgvector.py's server)
+        return f"postgresql://{auth or '@'}/{db['NAME']}?host={socket_folder}"
     return (
         f"postgresql://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
     )
@@ -350,3 +353,23 @@ def running_daphne(env: dict[str, str], log_path: Path) -> Iterator[int]:
             yield port
         finally:
             stop_process(proc)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``make test-pgvector`` (SEARCH_BACKEND=postgres) the tests of the local backend's
+    index files are skipped; elsewhere the postgres backend's tests (marker ``pgvector``) are,
+    unless the database is PostgreSQL with pgvector and the backend is postgres."""
+    from django.conf import settings
+
+    postgres = settings.SEARCH_BACKEND == "postgres"
+    skip_local = pytest.mark.skip(
+        reason="asserts the local backend's files; SEARCH_BACKEND=postgres"
+    )
+    skip_pg = pytest.mark.skip(
+        reason="postgres search backend: run make test-pgvector (a throw-away pgvector server)"
+    )
+    for item in items:
+        if postgres and item.get_closest_marker("local_index"):
+            item.add_marker(skip_local)
+        if not postgres and item.get_closest_marker("pgvector"):
+            item.add_marker(skip_pg)

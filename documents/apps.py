@@ -14,6 +14,7 @@ class DocumentsConfig(AppConfig):
         # The sweeper that queues again the documents whose worker died. The roof starts the
         # registered jobs (raggen.asgi on the first request in thread mode, the Celery worker
         # when it is ready), without naming them.
+        from documents import checks  # noqa: F401  (registers the system checks)
         from documents.tasks import sweep_stale  # needs the models: not at import
 
         periodic_register(

@@ -341,8 +341,12 @@ APPROXIMATE_INDEX_THRESHOLD = env_int("APPROXIMATE_INDEX_THRESHOLD", 200_000, mi
 # docs/BENCHMARKS.md, "Chat"). Index builds keep every core.
 SEARCH_THREADS = env_int("SEARCH_THREADS", 1, minimum=0)
 # Where knowledge bases are indexed and searched (documents.retrieval.backend): "local" keeps
-# FAISS and BM25 files per knowledge base under INDEX_DIR.
-SEARCH_BACKEND = env_choice("SEARCH_BACKEND", ("local",), "local")
+# FAISS and BM25 files per knowledge base under INDEX_DIR; "postgres" keeps vectors (pgvector,
+# HNSW) and keywords (full-text search) in the PostgreSQL database of DATABASE_URL.
+SEARCH_BACKEND = env_choice("SEARCH_BACKEND", ("local", "postgres"), "local")
+# The postgres backend's hnsw.ef_search (raised to a query's candidate count when lower): higher
+# finds more of the exact nearest neighbours, slower (docs/EVALUATION.md, "Postgres backend").
+PGVECTOR_EF_SEARCH = env_int("PGVECTOR_EF_SEARCH", 100, minimum=1)
 
 # --- Security (see README: "Production") ---------------------------------------------------------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)

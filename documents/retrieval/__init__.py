@@ -171,6 +171,7 @@ def search(
 __all__ = [
     "CANDIDATES",
     "ENCODERS",
+    "INDEX_BATCH",
     "MAX_TEXTS_PER_CALL",
     "MAX_TEXT_CHARS",
     "MODES",

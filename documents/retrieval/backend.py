@@ -1,7 +1,7 @@
 """The seam between the product and a search engine: :class:`SearchBackend`, its one
-implementation today (:class:`LocalBackend`: FAISS + BM25 files per knowledge base, on the
-``embeddings`` engine), and :func:`get_backend`, the one place that picks it from the setting
-``SEARCH_BACKEND``.
+implementations (:class:`LocalBackend`: FAISS + BM25 files per knowledge base, on the
+``embeddings`` engine; :class:`PostgresBackend`: pgvector and full-text search in PostgreSQL),
+and :func:`get_backend`, the one place that picks one from the setting ``SEARCH_BACKEND``.
 
 A backend owns where vectors and postings are kept and how a query is ranked; the chunk rows
 (``Chunk.vector``, embedded through the cache by :mod:`documents.retrieval.encoders`) stay the
@@ -21,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from documents.models import Chunk, KnowledgeBase
 from documents.retrieval import local, local_search
 from documents.retrieval.hits import IndexStats, Mode, Progress, Rebuilt, SearchResult
+from documents.retrieval.postgres import PostgresBackend
 
 
 class SearchBackend(Protocol):
@@ -149,7 +150,7 @@ class LocalBackend:
 
 
 #: Every backend by its ``SEARCH_BACKEND`` name.
-BACKENDS: dict[str, type[SearchBackend]] = {"local": LocalBackend}
+BACKENDS: dict[str, type[SearchBackend]] = {"local": LocalBackend, "postgres": PostgresBackend}
 
 
 @cache
@@ -168,4 +169,17 @@ def get_backend() -> SearchBackend:
     return _backend(settings.SEARCH_BACKEND)
 
 
-__all__ = ["BACKENDS", "LocalBackend", "SearchBackend", "get_backend"]
+def backend_named(name: str) -> SearchBackend:
+    """The backend called ``name`` whatever ``SEARCH_BACKEND`` says (``rebuild_index
+    --backend``: fill a backend before switching to it)."""
+    return _backend(name)
+
+
+__all__ = [
+    "BACKENDS",
+    "LocalBackend",
+    "PostgresBackend",
+    "SearchBackend",
+    "backend_named",
+    "get_backend",
+]

@@ -136,20 +136,10 @@ def _switch_encoder(
     Another model of the same encoder (``EMBEDDING_MODEL`` changed) is left to
     :func:`_claim_model`, which asks the operator to rebuild."""
 
-    def switching() -> bool:
-        knowledge_base.refresh_from_db(fields=["embedding_model", "embedding_dimension"])
-        recorded = knowledge_base.embedding_model
-        return bool(
-            recorded
-            and (recorded, knowledge_base.embedding_dimension) != (encoder.name, encoder.dimension)
-            and encoder_kind(recorded) != encoder_kind(encoder.name)
-            and Chunk.objects.filter(knowledge_base=knowledge_base, vector__isnull=False).exists()
-        )
-
-    if not switching():
+    if not switching(knowledge_base, encoder):
         return
     with _switch_lock:
-        if switching():
+        if switching(knowledge_base, encoder):
             logger.info(
                 "knowledge base %s: re-embedding with %s (was %s)",
                 knowledge_base.pk,
@@ -163,6 +153,19 @@ def _switch_encoder(
                     raise  # ingestion tries again; the switch stays requested
                 _keep_old_encoder(knowledge_base, exc)
                 raise
+
+
+def switching(knowledge_base: KnowledgeBase, encoder: Encoder) -> bool:
+    """Whether ``knowledge_base`` holds vectors of another encoder than ``encoder`` (not just
+    another model of the same encoder): then it is re-embedded whole (both backends)."""
+    knowledge_base.refresh_from_db(fields=["embedding_model", "embedding_dimension"])
+    recorded = knowledge_base.embedding_model
+    return bool(
+        recorded
+        and (recorded, knowledge_base.embedding_dimension) != (encoder.name, encoder.dimension)
+        and encoder_kind(recorded) != encoder_kind(encoder.name)
+        and Chunk.objects.filter(knowledge_base=knowledge_base, vector__isnull=False).exists()
+    )
 
 
 def _keep_old_encoder(knowledge_base: KnowledgeBase, exc: Exception) -> None:

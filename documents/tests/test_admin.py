@@ -77,6 +77,7 @@ def test_the_knowledge_base_page_shows_its_index_statistics(staff_client, kb, do
     assert f"chunks with a vector in the database: {chunks}" in html
 
 
+@pytest.mark.local_index
 def test_rebuild_index_action_rebuilds_the_missing_index_files(staff_client, kb, document):
     folder = local.index_folder(kb.pk)
     chunks = Chunk.objects.filter(knowledge_base=kb).count()

@@ -1,5 +1,8 @@
-"""``manage.py eval_retrieval PATH``: index a BEIR dataset into a throw-away knowledge base
-through the product's own code path, search every test query and print the metrics."""
+"""``manage.py eval_retrieval PATH [--backend local|postgres]``: index a BEIR dataset into a
+throw-away knowledge base through the product's own code path, search every test query and print
+the metrics. ``--backend postgres`` needs DATABASE_URL to name PostgreSQL with pgvector (for a
+throw-away one: ``python bench/with_pgvector.py python manage.py migrate`` then the command, in
+one shell line; docs/EVALUATION.md, "Postgres backend")."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from django.db import DatabaseError
 from documents import retrieval
 from documents.models import Chunk, Document, DocumentStatus, FileType, KnowledgeBase
 from documents.models import Encoder as EncoderChoice
+from documents.retrieval.backend import BACKENDS, SearchBackend, backend_named, get_backend
 from documents.retrieval.cache import process_counters, text_sha256
 from documents.retrieval.encoders import ENCODERS, encoder_for
 from embeddings import evaluation
@@ -57,12 +61,20 @@ class Command(BaseCommand):
             help="the knowledge base's encoder (default: local, the published MiniLM figures; "
             "multilingual: the bundled multilingual-e5-small)",
         )
+        parser.add_argument(
+            "--backend",
+            choices=sorted(BACKENDS),
+            help="the search backend (default: SEARCH_BACKEND); postgres needs PostgreSQL",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         folder: Path = options["path"]
         if not (folder / "corpus.jsonl").is_file():
             raise CommandError(f"{folder} has no corpus.jsonl")
         modes = [*retrieval.MODES, "hybrid-rrf"] if options["mode"] == "all" else [options["mode"]]
+        self.backend: SearchBackend = (
+            backend_named(options["backend"]) if options["backend"] else get_backend()
+        )
         if options["fake_encoder"]:
             with retrieval.use_encoder(FakeEncoder()):
                 result = self._evaluate(folder, modes, options)
@@ -84,10 +96,13 @@ class Command(BaseCommand):
             chunks = (
                 Chunk.objects.filter(knowledge_base=kb).order_by("pk").iterator(chunk_size=2000)
             )
-            retrieval.index_chunks(knowledge_base=kb, chunks=chunks)
+            self.backend.index_chunks(
+                knowledge_base=kb, chunks=chunks, batch_size=retrieval.INDEX_BATCH
+            )
             indexed = time.perf_counter()
             result: dict[str, Any] = {
                 "dataset": folder.name,
+                "backend": getattr(self.backend, "name", type(self.backend).__name__),
                 "split": options["split"],
                 "encoder": kb.encoder,
                 "model": encoder_for(knowledge_base=kb).name,
@@ -117,7 +132,7 @@ class Command(BaseCommand):
             self._clean_up(kb, owner)
 
     def _clean_up(self, kb: KnowledgeBase, owner: Any) -> None:
-        retrieval.knowledge_base_index_delete(kb_id=kb.pk)
+        self.backend.delete_knowledge_base(kb_id=kb.pk)
         try:
             owner.delete()  # cascades to the knowledge base, its documents and chunks
         except DatabaseError as exc:
@@ -183,13 +198,18 @@ class Command(BaseCommand):
         for qid in qrels:
             if qid not in queries:
                 continue
-            result = retrieval.search(
+            result = self.backend.search(
                 knowledge_bases=[kb],
                 query=queries[qid],
                 mode=mode,
                 top_k=options["top_k"],
+                min_score=None,
                 dense_weight=options["dense_weight"],
                 keyword_weight=options["keyword_weight"],
+                document_ids=None,
+                file_types=None,
+                candidates=retrieval.CANDIDATES,
+                query_vector=None,
                 fusion=fusion,
             )
             run[qid] = [(doc_ids[h.document_id], h.score) for h in result.hits]
@@ -198,7 +218,8 @@ class Command(BaseCommand):
     def _report(self, result: dict[str, Any], as_json: bool) -> None:
         out = self.stdout
         out.write(
-            f"{result['dataset']} ({result['split']}): {result['corpus']} docs, "
+            f"{result['dataset']} ({result['split']}, {result['backend']} backend): "
+            f"{result['corpus']} docs, "
             f"{result['queries']} queries, model {result['model']}, "
             f"indexed in {result['index_seconds']} s, cache {result['cache']}"
         )

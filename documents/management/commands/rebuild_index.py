@@ -1,7 +1,10 @@
-"""``manage.py rebuild_index [--kb ID] [--stale]``: rebuild knowledge bases' index files from the
-database (re-embedding chunks of another model through the cache). ``--stale``: only those whose
-files are missing, damaged or built by another tokenizer version (run at start-up by ``make run``
-and the Docker image, so that an upgrade does not make the first search wait for a rebuild)."""
+"""``manage.py rebuild_index [--kb ID] [--stale] [--backend local|postgres]``: rebuild knowledge
+bases' indexes from the database (re-embedding only chunks without a vector or of another model,
+through the cache). ``--stale``: only those whose index is missing, damaged or built by another
+tokenizer version (run at start-up by ``make run`` and the Docker image, so that an upgrade does
+not make the first search wait for a rebuild). ``--backend``: that backend rather than
+``SEARCH_BACKEND``'s; ``--backend postgres`` fills the postgres backend from the stored vectors,
+the one step of a switch from local to postgres (then set ``SEARCH_BACKEND=postgres``)."""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from documents import retrieval
 from documents.models import KnowledgeBase
+from documents.retrieval.backend import BACKENDS, backend_named, get_backend
 
 
 class Command(BaseCommand):
-    help = "Rebuild the FAISS and BM25 index files of one or every knowledge base."
+    help = "Rebuild the search index (local files or postgres rows) of knowledge bases."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -25,6 +28,11 @@ class Command(BaseCommand):
             "--stale",
             action="store_true",
             help="only knowledge bases whose index is missing, damaged or outdated",
+        )
+        parser.add_argument(
+            "--backend",
+            choices=sorted(BACKENDS),
+            help="the search backend to rebuild (default: SEARCH_BACKEND)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -36,14 +44,15 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"no knowledge base with id {', '.join(map(str, sorted(missing)))}"
                 )
+        target = backend_named(options["backend"]) if options["backend"] else get_backend()
         for kb in kbs:
             if options["stale"]:
-                reason = retrieval.index_stale_reason(knowledge_base=kb)
+                reason = target.stale_reason(knowledge_base=kb)
                 if reason is None:
                     continue
                 self.stdout.write(f"knowledge base {kb.pk} ({kb.name}): {reason}")
             started = time.perf_counter()
-            rebuilt = retrieval.rebuild_index(knowledge_base=kb)
+            rebuilt = target.rebuild(knowledge_base=kb)
             self.stdout.write(
                 f"knowledge base {kb.pk} ({kb.name}): {rebuilt.count} chunks, "
                 f"{rebuilt.model} {rebuilt.dimension}-d, version "

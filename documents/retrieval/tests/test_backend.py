@@ -19,8 +19,9 @@ from embeddings.hybrid import Hit
 pytestmark = pytest.mark.django_db
 
 
-def test_the_setting_picks_the_local_backend_and_refuses_an_unknown_one(settings):
-    assert isinstance(retrieval.get_backend(), backend.LocalBackend)
+def test_the_setting_picks_the_backend_and_refuses_an_unknown_one(settings):
+    picked = {"local": backend.LocalBackend, "postgres": backend.PostgresBackend}
+    assert isinstance(retrieval.get_backend(), picked[settings.SEARCH_BACKEND])
     settings.SEARCH_BACKEND = "elsewhere"
     with pytest.raises(ImproperlyConfigured, match="elsewhere"):
         retrieval.get_backend()
@@ -85,3 +86,20 @@ def test_the_encoder_table_names_every_choice_once():
     choices = {c["value"]: c for c in retrieval.encoder_choices()}
     assert choices["local"]["configured"] is True
     assert choices["yandex"]["label"] == EncoderChoice.YANDEX.label
+
+
+def test_the_postgres_backend_refuses_a_database_that_is_not_postgresql(settings):
+    """SEARCH_BACKEND=postgres on SQLite fails at start-up (a system check, and the backend
+    itself), saying what to set."""
+    from django.core import checks
+    from django.db import connection
+
+    settings.SEARCH_BACKEND = "postgres"
+    errors = [e for e in checks.run_checks() if e.id == "documents.E001"]
+    if connection.vendor == "postgresql":
+        assert errors == []
+        assert isinstance(backend.backend_named("postgres"), backend.PostgresBackend)
+        return
+    assert len(errors) == 1 and "DATABASE_URL" in (errors[0].hint or "")
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
+        backend.PostgresBackend()

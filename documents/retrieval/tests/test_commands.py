@@ -14,6 +14,7 @@ from documents.retrieval.tests.factories import make_document
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.local_index
 def test_rebuild_index_restores_a_deleted_index_folder(kb):
     _, chunks = make_document(kb, ["apple pie", "banana bread"])
     services.index_chunks(knowledge_base=kb, chunks=chunks)
@@ -24,6 +25,7 @@ def test_rebuild_index_restores_a_deleted_index_folder(kb):
     assert (local.index_folder(kb.pk) / "manifest.json").exists()
 
 
+@pytest.mark.local_index
 def test_rebuild_index_stale_rebuilds_only_outdated_or_missing_indexes(alice, kb):
     from documents.retrieval.tests.factories import make_kb
     from embeddings import keyword

@@ -15,6 +15,7 @@ from embeddings.tests.test_keyword import mark_built_by_version_1
 
 
 @pytest.mark.django_db
+@pytest.mark.local_index
 def test_a_search_on_an_index_of_an_older_tokenizer_rebuilds_it_with_the_current_one(kb):
     _, chunks = make_document(kb, ["José Piñera signed the contract", "the weather in Moscow"])
     services.index_chunks(knowledge_base=kb, chunks=chunks)

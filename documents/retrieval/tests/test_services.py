@@ -50,6 +50,7 @@ def test_hybrid_search_returns_text_document_page_and_score_breakdown(kb):
     assert 0 < top.score <= 1
 
 
+@pytest.mark.local_index
 def test_a_search_uses_the_search_threads_setting_for_its_vector_search(kb, settings, monkeypatch):
     _index(kb, ["Условия договора поставки", "Weather in Moscow"])
     threads: list[int] = []
