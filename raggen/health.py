@@ -73,9 +73,10 @@ def readiness() -> dict[str, Any]:
     probes = [
         ("database", _check_database),
         ("embedding_model", _check_embedding_model),
-        ("index_storage", lambda: _check_folder(Path(settings.INDEX_DIR))),
         ("file_storage", _check_file_storage),
     ]
+    if settings.SEARCH_BACKEND == "local":  # the postgres backend keeps no index on the host
+        probes.insert(2, ("index_storage", lambda: _check_folder(Path(settings.INDEX_DIR))))
     if settings.REDIS_URL:
         probes.append(("redis", _check_redis))
     for name, probe in probes:

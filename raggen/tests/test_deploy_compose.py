@@ -31,7 +31,7 @@ REQUIRED_SECRETS = {
 }
 #: Read from the environment by a library rather than by raggen/settings.py (boto3), or by the
 #: storage point of issue 17 (STORAGE_URL).
-NOT_IN_SETTINGS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "STORAGE_URL"}
+NOT_IN_SETTINGS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}  # read by boto3
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY|CREDENTIALS|ROOT_USER")
 #: A value taken from the environment, with no default or an empty one.
 FROM_ENVIRONMENT = re.compile(r"^\$\{[A-Z][A-Z0-9_]*(:\?[^}]*|:-)\}$")

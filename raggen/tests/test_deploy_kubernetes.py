@@ -25,7 +25,7 @@ MANIFESTS = ROOT / "deploy" / "kubernetes"
 #: The oldest Kubernetes the manifests are for, and the newest that kubernetes-validate carries.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 SECRET_TEMPLATE = "secret.example.yaml"
-NOT_IN_SETTINGS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "STORAGE_URL"}
+NOT_IN_SETTINGS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}  # read by boto3
 #: Read by the worker's command line only (the Makefile's `make worker` reads it too).
 COMMAND_ONLY = {"WORKER_CONCURRENCY"}
 

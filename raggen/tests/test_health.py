@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import free_port
+from raggen import health
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +64,16 @@ def test_metrics_count_requests_by_route_not_raw_path(client):
     assert 'raggen_http_requests_total{method="GET",route="healthz",status="200"}' in body
     assert "raggen_http_request_duration_seconds_bucket" in body
     assert "raggen_tasks_total" in body or "raggen_task_duration_seconds" in body
+
+
+@pytest.mark.django_db
+def test_readiness_with_the_postgres_backend_does_not_ask_for_an_index_folder(settings, tmp_path):
+    # A host of a postgres-backend deployment keeps no index: a read-only INDEX_DIR is no reason
+    # to take it out of service.
+    settings.SEARCH_BACKEND = "postgres"
+    settings.INDEX_DIR = tmp_path / "not-here" / "index"
+    (tmp_path / "not-here").write_text("a file where the folder would be")
+    checks = health.readiness()["checks"]
+    assert "index_storage" not in checks
+    settings.SEARCH_BACKEND = "local"
+    assert health.readiness()["checks"]["index_storage"] == "fail"
