@@ -81,9 +81,14 @@ def fill(n: int, rng: np.random.Generator) -> Any:
     from django.contrib.auth import get_user_model
 
     from documents.models import Chunk, Document, KnowledgeBase
+    from documents.retrieval.encoders import encoder_for
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     kb = KnowledgeBase.objects.create(owner=user, name=f"bench {n}", encoder="local")
+    # The stored vectors are the encoder's (synthetic, of its dimension): no rebuild re-encodes.
+    encoder = encoder_for(knowledge_base=kb)
+    kb.embedding_model, kb.embedding_dimension = encoder.name, encoder.dimension
+    kb.save(update_fields=["embedding_model", "embedding_dimension"])
     doc = Document.objects.create(
         knowledge_base=kb, title="synthetic", original_name="s.txt", file_type="txt",
         sha256=f"{n:064d}", status="indexed",
