@@ -99,11 +99,15 @@ for d in Document.objects.order_by("id"):
                  "reason": d.failure_reason, "attempts": d.attempts, "ordinals": sorted(ordinals),
                  "duplicates": [o for o, n in Counter(ordinals).items() if n > 1]})
 from django.db import connection
+vectors = distinct = keywords = 0
 with connection.cursor() as cursor:
-    cursor.execute("SELECT count(*), count(DISTINCT chunk_id) FROM raggen_search_vec_384")
-    vectors, distinct = cursor.fetchone()
-    cursor.execute("SELECT count(*) FROM raggen_search_chunk")
-    keywords = cursor.fetchone()[0]
+    # The vector table is made by the first write of its dimension.
+    cursor.execute("SELECT to_regclass('raggen_search_vec_384') IS NOT NULL")
+    if cursor.fetchone()[0]:
+        cursor.execute("SELECT count(*), count(DISTINCT chunk_id) FROM raggen_search_vec_384")
+        vectors, distinct = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM raggen_search_chunk")
+        keywords = cursor.fetchone()[0]
 print(json.dumps({"documents": docs, "vectors": vectors, "distinct_vectors": distinct,
                   "keyword_rows": keywords}))
 """
