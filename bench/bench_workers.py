@@ -3,8 +3,9 @@
 Real parts, started here: a PostgreSQL of the bench's own (``pgserver``: PostgreSQL 18 with
 pgvector), a redis-server on a free port, and N ``celery worker`` processes of the app (threads
 pool, one slot, one OpenMP thread each, so that the processes are what scales). Each round makes
-a fresh knowledge base (MiniLM, the ``local`` encoder), stores the same documents (SciFact
-abstracts, ``--per-doc`` to a document) without queueing them, warms every worker with one
+a fresh knowledge base (MiniLM, the ``local`` encoder), stores its own documents (SciFact
+abstracts no other round uses: the shared embedding cache must not serve them; ``--per-doc``
+to a document) without queueing them, warms every worker with one
 small document, then enqueues them all and times until the last is indexed.
 
     python bench/bench_workers.py [--docs 48] [--per-doc 6] [--workers 1,2,4]
@@ -266,7 +267,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    texts = load_texts(args.docs * args.per_doc)
+    texts = load_texts(args.docs * args.per_doc * len(args.workers.split(",")))
     root = Path(tempfile.mkdtemp(prefix="raggen-bench-workers-"))
     root.chmod(0o711)
     svc = Services(root)
@@ -283,8 +284,14 @@ def main() -> None:
             "PYTHONPATH": str(ROOT),
         }
         manage(env, "migrate", "--noinput", "-v", "0")
+        # Each round its own abstracts: the embedding cache (shared, in the database) would
+        # otherwise serve a later round the vectors of an earlier one.
+        per_round = args.docs * args.per_doc
         rounds = [
-            round_with(int(n), env, svc, texts, args.per_doc, root) for n in args.workers.split(",")
+            round_with(
+                int(n), env, svc, texts[k * per_round : (k + 1) * per_round], args.per_doc, root
+            )
+            for k, n in enumerate(args.workers.split(","))
         ]
     finally:
         svc.close()
